@@ -1,0 +1,3 @@
+from rf_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The headless heart of rf-desktop: plain asyncio + httpx + sqlite-utils, never Qt."""
