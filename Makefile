@@ -1,0 +1,16 @@
+# Shortcuts; the scripts do the work (and their own set-up).
+.PHONY: run demo test lint bench screenshots build
+run:
+	bash scripts/run
+demo:
+	bash scripts/run --demo
+test:
+	bash scripts/test
+lint:
+	.venv/bin/ruff check rf_desktop tests bench scripts && .venv/bin/mypy && .venv/bin/lint-imports
+bench:
+	.venv/bin/python -m bench
+screenshots:
+	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+build:
+	.venv/bin/pip install -q -e '.[build]' && .venv/bin/pyinstaller build.spec --noconfirm

@@ -1,0 +1,136 @@
+"""Push: turn one recorded referral into a Pipedrive person plus a lead or a deal, exactly once.
+
+Every create follows the same three steps: write the intent to the store, send, write the new id. When a
+row still carries an intent, the create may have happened remotely before a crash or a lost answer, so the
+engine looks for it (the person in a fresh read of the person index, the lead or deal by the Referral Code on
+the person's leads or deals) before it creates anything. See ARCHITECTURE.md, "Writes that cannot happen twice".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rf_desktop.core import mapping, rules
+from rf_desktop.core.context import SyncContext
+from rf_desktop.core.http import NotFoundError
+from rf_desktop.core.person_index import PersonIndex
+from rf_desktop.core.store import SENDING, SENT, WAITING, Referral
+
+PERSON = "person"
+ITEM = "item"
+
+
+class EmailLocks:
+    """One lock per email address, so two referrals for the same person never both create it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __call__(self, email: str) -> asyncio.Lock:
+        return self._locks.setdefault(email.casefold(), asyncio.Lock())
+
+
+def _carries_code(item: dict[str, Any], code_field: str, code: str) -> bool:
+    """True when a lead (flat v1 keys) or a deal (v2 `custom_fields`) holds this Referral Code."""
+    value = (item.get("custom_fields") or {}).get(code_field, item.get(code_field))
+    return value == code
+
+
+async def _existing_person(ctx: SyncContext, person_id: int, index: PersonIndex) -> dict[str, Any] | None:
+    try:
+        return await ctx.pd.get_person(person_id)
+    except NotFoundError:
+        index.forget(person_id)  # deleted or merged away in Pipedrive since the index saw it
+        return None
+
+
+async def ensure_person(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: PersonIndex) -> Referral:
+    if referral.person_id is not None:
+        return referral
+    async with locks(referral.email):
+        if referral.intent == PERSON:
+            await index.refresh(ctx.pd)  # the create that was interrupted may have landed
+        person_id = index.find(referral.email)
+        existing = await _existing_person(ctx, person_id, index) if person_id is not None else None
+        if existing is not None:
+            if ctx.settings.duplicates == "update":
+                body = mapping.build_person(referral, ctx.settings, ctx.schema, existing=existing)
+                await ctx.pd.update_person(int(existing["id"]), body)
+                note = "updated with the referral's details"
+            else:
+                note = "left untouched (duplicates: keep the existing person)"
+            referral = ctx.update(referral, person_id=int(existing["id"]), intent=None)
+            ctx.log("info", "person matched", f"{referral.email} is already in Pipedrive; {note}.", referral)
+            return referral
+        body = mapping.build_person(referral, ctx.settings, ctx.schema)
+        referral = ctx.update(referral, intent=PERSON)
+        created = await ctx.pd.create_person(body)
+        index.remember(referral.email, int(created["id"]))
+        referral = ctx.update(referral, person_id=int(created["id"]), intent=None)
+        ctx.log("info", "person created", f"Created Pipedrive person {created.get('name', '')}.", referral)
+        return referral
+
+
+async def _find_existing_item(ctx: SyncContext, referral: Referral, code_field: str) -> dict[str, Any] | None:
+    assert referral.person_id is not None
+    if ctx.settings.mode == "lead":
+        candidates = await ctx.pd.leads_for_person(referral.person_id)
+    else:
+        candidates = await ctx.pd.deals_for_person(referral.person_id)
+    return next((c for c in candidates if _carries_code(c, code_field, referral.code)), None)
+
+
+async def ensure_item(ctx: SyncContext, referral: Referral) -> Referral:
+    """Create the lead or deal, unless this referral already has one (in the store or, after an
+    interruption, in Pipedrive)."""
+    assert referral.person_id is not None
+    mode = ctx.settings.mode
+    if (mode == "lead" and referral.lead_id) or (mode == "deal" and referral.deal_id):
+        return referral
+    code_field = ctx.settings.referral_code_target()
+    assert code_field is not None, "validated settings always map the Referral Code"
+    code_key = code_field.split(":", 1)[1]
+    if referral.intent == ITEM:
+        found = await _find_existing_item(ctx, referral, code_key)
+        if found is not None:
+            ctx.log("info", f"{mode} recovered", f"Found the {mode} created before the interruption.", referral)
+            return _store_item(ctx, referral, found)
+    if mode == "lead":
+        body = mapping.build_lead(referral, ctx.settings, ctx.schema, referral.person_id)
+        referral = ctx.update(referral, intent=ITEM)
+        created = await ctx.pd.create_lead(body)
+    else:
+        body = mapping.build_deal(referral, ctx.settings, ctx.schema, referral.person_id)
+        referral = ctx.update(referral, intent=ITEM)
+        created = await ctx.pd.create_deal(body)
+    referral = _store_item(ctx, referral, created)
+    ctx.log("info", f"{mode} created", f"Created Pipedrive {mode} “{created.get('title', '')}”.", referral)
+    return referral
+
+
+def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> Referral:
+    if ctx.settings.mode == "lead":
+        return ctx.update(referral, lead_id=str(item["id"]), intent=None)
+    return ctx.update(
+        referral,
+        deal_id=int(item["id"]),
+        deal_stage_id=item.get("stage_id"),
+        deal_pipeline_id=item.get("pipeline_id"),
+        deal_status=item.get("status"),
+        intent=None,
+    )
+
+
+async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: PersonIndex) -> Referral:
+    """Person, then lead/deal, then the status the rule calls for. Raises the clients' errors."""
+    referral = ctx.update(referral, status=SENDING, status_reason=None)
+    referral = await ensure_person(ctx, referral, locks, index)
+    referral = await ensure_item(ctx, referral)
+    rule = ctx.settings.qualification
+    if rules.needs_watch(rule):
+        reason = rules.describe(rule, ctx.schema)
+        return ctx.update(
+            referral, status=WAITING, status_reason=reason, attempts=0, next_attempt_at=None, permanent=0
+        )
+    return ctx.update(referral, status=SENT, status_reason=None, attempts=0, next_attempt_at=None, permanent=0)
