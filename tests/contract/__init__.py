@@ -1,0 +1,1 @@
+"""Contract tests: the simulated Pipedrive against Pipedrive's official OpenAPI specs."""
