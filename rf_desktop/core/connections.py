@@ -98,7 +98,7 @@ async def check_pipedrive(base_url: str, token: str) -> PDCheck:
 
 
 async def load_schema(pd: PipedriveClient) -> PipedriveSchema:
-    """Everything the mapping needs from the account: about 60 tokens of the daily budget."""
+    """Everything the mapping needs from the account: about 80 tokens of the daily budget."""
     me = await pd.me()
     return PipedriveSchema.from_api(
         me,
@@ -108,6 +108,7 @@ async def load_schema(pd: PipedriveClient) -> PipedriveSchema:
         await pd.lead_labels(),
         await pd.pipelines(),
         await pd.stages(),
+        users=await pd.users(),
     )
 
 

@@ -240,14 +240,10 @@ class SyncEngine:
         return self._summary
 
     def _seconds_until_next_retry(self) -> float | None:
-        due = self.store.due_for_push(self._now() + timedelta(days=3650), limit=1)
-        retryable = [r for r in due if not r.permanent]
-        if not retryable:
-            return None
-        when = retryable[0].next_attempt_at
-        if not when:
+        if self.store.due_for_push(self._now(), limit=1):
             return 0.0
-        return max(0.0, (datetime.fromisoformat(when) - self._now()).total_seconds())
+        due = self.store.next_retry_at()
+        return None if due is None else max(0.0, (due - self._now()).total_seconds())
 
     async def _wait(self, delay: float | None) -> None:
         self._wake.clear()
@@ -331,7 +327,7 @@ class SyncEngine:
         rf_token, pd_token = self._tokens(RF_TOKEN), self._tokens(PD_TOKEN)
         if not rf_token or not pd_token:
             missing = " and ".join(n for n, t in (("Referral Factory", rf_token), ("Pipedrive", pd_token)) if not t)
-            self._set_state(NOT_CONFIGURED, f"The {missing} token is missing. Add it on the Connections page.")
+            self._problem(NOT_CONFIGURED, f"The {missing} token is missing. Add it on the Connections page.")
             return None
         self.budget.cap = settings.sync.daily_token_cap  # the tracker refuses calls past it
         if self._rf is None:
@@ -342,7 +338,7 @@ class SyncEngine:
         schema = await self._ensure_schema(self._pd)
         errors = [i for i in validate(settings, schema) if i.severity == "error"]
         if errors:
-            self._set_state(NOT_CONFIGURED, errors[0].message)
+            self._problem(NOT_CONFIGURED, errors[0].message)
             return None
         return SyncContext(self.store, settings, schema, self._rf, self._pd, self._emit, self._now)
 

@@ -56,7 +56,8 @@ async def ensure_person(ctx: SyncContext, referral: Referral, locks: EmailLocks,
         if existing is not None:
             if ctx.settings.duplicates == "update":
                 body = mapping.build_person(referral, ctx.settings, ctx.schema, existing=existing)
-                await ctx.pd.update_person(int(existing["id"]), body)
+                if body:  # empty when the person already has everything we would write
+                    await ctx.pd.update_person(int(existing["id"]), body)
                 note = "updated with the referral's details"
             else:
                 note = "left untouched (duplicates: keep the existing person)"

@@ -13,6 +13,7 @@ from functools import lru_cache
 # (method, path template relative to the Pipedrive base URL) -> tokens
 TOKEN_COSTS: dict[tuple[str, str], int] = {
     ("GET", "/api/v1/users/me"): 2,
+    ("GET", "/api/v1/users"): 20,
     ("GET", "/api/v1/leads"): 20,
     ("POST", "/api/v1/leads"): 10,
     ("GET", "/api/v1/leads/archived"): 40,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from rf_desktop.core.config import (
     ReferralFactorySettings,
     Settings,
 )
-from rf_desktop.core.engine import SyncEngine
+from rf_desktop.core.engine import RunSummary, SyncEngine
 from rf_desktop.core.http import RetryPolicy
 from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
@@ -86,6 +87,13 @@ def make_engine(store: Store, sandbox: SandboxServer, *, timeout: float = 5.0, *
     kwargs.setdefault("retry_base", 0.05)
     kwargs.setdefault("min_watch_interval", 0.0)
     return SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, **kwargs)
+
+
+def run_once(store: Store, sandbox: SandboxServer, **engine_kwargs: Any) -> RunSummary:
+    """One headless `--once` pass; fails the test on any configuration, auth or budget stop."""
+    summary = asyncio.run(make_engine(store, sandbox, **engine_kwargs).run_once(max_seconds=30))
+    assert not summary.errors, summary.errors
+    return summary
 
 
 def persons(sandbox: SandboxServer) -> list[dict[str, Any]]:

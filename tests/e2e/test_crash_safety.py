@@ -22,7 +22,7 @@ REFERRALS = 30
 KILLS = 14
 
 
-def _sync_process(sandbox: SandboxServer, db: Path) -> subprocess.Popen[bytes]:
+def _sync_process(sandbox: SandboxServer, db: Path, *, keep_errors: bool = False) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "RF_DESKTOP_REFERRAL_FACTORY_TOKEN": sandbox.state.rf.token,
@@ -32,12 +32,12 @@ def _sync_process(sandbox: SandboxServer, db: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "rf_desktop", "sync", "--once", "--db", str(db)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if keep_errors else subprocess.DEVNULL,
     )
 
 
 def _run_to_end(sandbox: SandboxServer, db: Path) -> None:
-    process = _sync_process(sandbox, db)
+    process = _sync_process(sandbox, db, keep_errors=True)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err.decode()
 

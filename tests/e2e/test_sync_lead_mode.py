@@ -3,26 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
-import pytest
-
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
-from tests.e2e.helpers import admin, field_code, leads, make_engine, persons, sandbox_settings, sign_up
+from tests.e2e.helpers import admin, field_code, leads, persons, run_once, sandbox_settings, sign_up
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "rf.sqlite3")
-    yield store
-    store.close()
-
-
-def run_once(store: Store, sandbox: SandboxServer) -> None:
-    summary = asyncio.run(make_engine(store, sandbox).run_once(max_seconds=30))
-    assert not summary.errors, summary.errors
 
 
 def test_invited_person_becomes_person_and_lead_with_the_referral_fields(sandbox: SandboxServer, store: Store) -> None:

@@ -1,0 +1,685 @@
+"""The SQLite store: settings, the referrals we track (the outbox), the sync log.
+
+One file in WAL mode. Every write commits before the method returns, and `synchronous=FULL` makes that
+commit survive a power cut: the no-duplicates protocol (ARCHITECTURE.md) relies on an `intent` being on
+disk before the create it announces is sent.
+
+`PRAGMA user_version` holds the schema major. Opening an older file copies it to `<db>.bak-v<old>` and
+runs the numbered migrations, each in its own transaction; a file written by a newer rf-desktop is refused
+rather than guessed at. Tokens are never written here: settings have no token field.
+
+The store is synchronous and fast: lookups and pages use indexes; the window's text search matches
+anywhere in a value, which no index can serve, and scans (milliseconds for 100,000 referrals). One
+connection is shared behind a lock, so the sync engine, the window and an export running in a worker
+thread can all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from rf_desktop.core.config import Settings
+from rf_desktop.core.schema import PipedriveSchema
+
+
+class StoreError(Exception):
+    """The database cannot be opened or upgraded; the message says what to do."""
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # recorded, not sent yet
+    SENDING = "sending"  # a push started (and, after a crash, was interrupted)
+    SENT = "sent"  # person and lead/deal exist; no rule to watch
+    WAITING = "waiting"  # lead/deal exists; watching Pipedrive for the rule
+    QUALIFIED = "qualified"  # Referral Factory accepted the qualification
+    FAILED = "failed"  # the last attempt failed (retried unless permanent)
+    SKIPPED = "skipped"  # deliberately not sent (e.g. duplicate policy)
+
+
+PENDING, SENDING, SENT, WAITING, QUALIFIED, FAILED, SKIPPED = (
+    Status.PENDING,
+    Status.SENDING,
+    Status.SENT,
+    Status.WAITING,
+    Status.QUALIFIED,
+    Status.FAILED,
+    Status.SKIPPED,
+)
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+INTENTS = ("person", "item", "qualify")
+LOG_LEVELS = ("info", "warning", "error")  # in rising order of severity
+
+
+@dataclass(frozen=True)
+class Referral:
+    """One Referral Factory user we track. Timestamps are ISO 8601 UTC text (see `to_iso`)."""
+
+    rf_user_id: int
+    campaign_id: int
+    campaign_name: str = ""
+    user_type: str = "person_invited"
+    first_name: str = ""
+    email: str = ""
+    code: str = ""
+    url: str = ""
+    source: str = ""
+    signed_up_at: str = ""
+    meta: dict[str, str] = field(default_factory=dict)  # campaign form fields, label -> value
+    referrer_id: int | None = None
+    referrer_first_name: str | None = None
+    referrer_email: str | None = None
+    referrer_code: str | None = None
+    referrer_url: str | None = None
+    status: str = PENDING
+    status_reason: str | None = None
+    person_id: int | None = None
+    lead_id: str | None = None
+    deal_id: int | None = None
+    deal_stage_id: int | None = None
+    deal_pipeline_id: int | None = None
+    deal_status: str | None = None
+    intent: str | None = None
+    attempts: int = 0
+    next_attempt_at: str | None = None
+    permanent: bool = False
+    qualified_at: str | None = None
+    is_test: bool = False
+    recorded_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def item_id(self) -> str | int | None:
+        """The lead id (UUID text) or the deal id, whichever exists."""
+        return self.lead_id if self.lead_id is not None else self.deal_id
+
+
+@dataclass(frozen=True)
+class LogRow:
+    id: int
+    time: str
+    level: str
+    rf_user_id: int | None
+    action: str
+    person_id: int | None
+    lead_id: str | None
+    deal_id: int | None
+    message: str
+    is_test: bool
+
+
+# --- timestamps: one fixed-width UTC format, so text order is time order ---
+
+
+def to_iso(moment: datetime) -> str:
+    """`2025-01-31T09:30:00.000000Z`. Naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def from_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _normalise_time(value: str | datetime | None, column: str) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return to_iso(value if isinstance(value, datetime) else from_iso(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{column} must be an ISO 8601 time, not {value!r}") from None
+
+
+# --- schema and migrations ---
+
+_REFERRAL_COLUMNS = (*(f.name for f in fields(Referral) if f.name != "meta"), "meta_json")
+_TIME_COLUMNS = frozenset({"next_attempt_at", "qualified_at", "recorded_at", "updated_at"})
+_BOOL_COLUMNS = frozenset({"permanent", "is_test"})
+_TEXT_COLUMNS = frozenset({"campaign_name", "first_name", "email", "code", "url", "source", "signed_up_at"})
+_SPECIAL_COLUMNS = (*_TIME_COLUMNS, *_BOOL_COLUMNS, *_TEXT_COLUMNS, "status", "intent")
+_UPDATABLE = frozenset(f.name for f in fields(Referral)) - {"rf_user_id", "recorded_at", "updated_at"}
+_ORDERABLE = frozenset(
+    {"recorded_at", "updated_at", "rf_user_id", "first_name", "email", "code", "status", "campaign_name",
+     "signed_up_at", "qualified_at"}
+)  # fmt: skip
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _migration_1(db: Database) -> None:
+    """The first schema: referrals, sync_log, kv, and the indexes the window and the engine query by."""
+    db.executescript(f"""
+        CREATE TABLE referrals (
+            rf_user_id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL,
+            campaign_name TEXT NOT NULL DEFAULT '',
+            user_type TEXT NOT NULL DEFAULT 'person_invited',
+            first_name TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            code TEXT NOT NULL DEFAULT '',
+            url TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            signed_up_at TEXT NOT NULL DEFAULT '',
+            meta_json TEXT NOT NULL DEFAULT '{{}}',
+            referrer_id INTEGER,
+            referrer_first_name TEXT,
+            referrer_email TEXT,
+            referrer_code TEXT,
+            referrer_url TEXT,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({_quoted(STATUSES)})),
+            status_reason TEXT,
+            person_id INTEGER,
+            lead_id TEXT,
+            deal_id INTEGER,
+            deal_stage_id INTEGER,
+            deal_pipeline_id INTEGER,
+            deal_status TEXT,
+            intent TEXT CHECK (intent IN ({_quoted(INTENTS)})),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            permanent INTEGER NOT NULL DEFAULT 0,
+            qualified_at TEXT,
+            is_test INTEGER NOT NULL DEFAULT 0,
+            recorded_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX referrals_recorded ON referrals (recorded_at);
+        CREATE INDEX referrals_status_recorded ON referrals (status, recorded_at);
+        CREATE INDEX referrals_status_next_attempt ON referrals (status, next_attempt_at);
+        CREATE INDEX referrals_updated ON referrals (updated_at);
+        CREATE INDEX referrals_campaign ON referrals (campaign_id);
+        CREATE INDEX referrals_code ON referrals (code);
+        CREATE INDEX referrals_lead ON referrals (lead_id);
+        CREATE INDEX referrals_deal ON referrals (deal_id);
+
+        CREATE TABLE sync_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ({_quoted(LOG_LEVELS)})),
+            rf_user_id INTEGER,
+            action TEXT NOT NULL,
+            person_id INTEGER,
+            lead_id TEXT,
+            deal_id INTEGER,
+            message TEXT NOT NULL,
+            is_test INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX sync_log_time ON sync_log (time);
+        CREATE INDEX sync_log_level ON sync_log (level, id);
+        CREATE INDEX sync_log_referral ON sync_log (rf_user_id, id);
+
+        CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+    """)
+
+
+# Migration N brings a database from schema N-1 to N. Append; never edit a released one.
+MIGRATIONS: list[Callable[[Database], None]] = [_migration_1]
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with the user's % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class Store:
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        """Open (creating or upgrading) the store at `path`; ":memory:" for a throwaway store."""
+        self.path = str(path)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._last_stamp = ""
+        self._memory = self.path == ":memory:"
+        try:
+            # check_same_thread=False: access is serialised by self._lock instead
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Could not open the database {self.path} ({exc}). Check that the folder exists and that "
+                "you may write to it, or choose another database file."
+            ) from exc
+        self._db = Database(conn)
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is not an rf-desktop database, or it is damaged ({exc}). Choose another "
+                "database file."
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        execute = self._db.execute
+        execute("PRAGMA busy_timeout = 5000")
+        version = int(execute("PRAGMA user_version").fetchone()[0])
+        latest = len(MIGRATIONS)
+        if version > latest:
+            raise StoreError(
+                f"This database was written by a newer rf-desktop (schema {version}). Update rf-desktop, "
+                "or choose another database file."
+            )
+        if version == 0 and execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(
+                f"{self.path} is not an rf-desktop database. Choose another database file (rf-desktop "
+                "creates a new one when the file does not exist)."
+            )
+        if not self._memory:
+            self._db.enable_wal()
+            execute("PRAGMA synchronous = FULL")
+        if version < latest:
+            self._migrate(version, latest)
+
+    def _migrate(self, version: int, latest: int) -> None:
+        backup = None
+        if version > 0 and not self._memory:
+            backup = Path(f"{self.path}.bak-v{version}")
+            self._backup_to(backup)
+        for number in range(version + 1, latest + 1):
+            try:
+                with self._db.atomic():
+                    MIGRATIONS[number - 1](self._db)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+            except Exception as exc:
+                where = f" A copy of the database from before the upgrade is at {backup}." if backup else ""
+                raise StoreError(
+                    f"Could not upgrade the database to schema {number}: {exc}.{where} Please report this."
+                ) from exc
+
+    def _backup_to(self, dest: Path) -> None:
+        # the backup API copies a consistent snapshot, WAL content included; a plain file copy might not
+        tmp = dest.with_name(dest.name + ".tmp")
+        target = sqlite3.connect(tmp)
+        try:
+            self._db.conn.backup(target)
+        finally:
+            target.close()
+        shutil.move(tmp, dest)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        """Now, strictly later than any stamp this store gave before, so `changed_since` misses nothing."""
+        stamp = to_iso(self._clock())
+        if stamp <= self._last_stamp:
+            stamp = to_iso(from_iso(self._last_stamp) + timedelta(microseconds=1))
+        self._last_stamp = stamp
+        return stamp
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        # reads go straight to the connection: a SELECT opens no transaction, so nothing needs committing
+        with self._lock:
+            cursor = self._db.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # --- settings and key/value ---
+
+    def get_settings(self) -> Settings | None:
+        data = self.get_kv("settings")
+        return Settings.from_json(data) if data is not None else None
+
+    def save_settings(self, settings: Settings) -> None:
+        self.set_kv("settings", settings.to_json())
+
+    def get_schema(self) -> PipedriveSchema | None:
+        """The cached Pipedrive schema; None when there is none or it is unreadable (fetch it again)."""
+        data = self.get_kv("pipedrive_schema")
+        if data is None:
+            return None
+        try:
+            return PipedriveSchema.from_json(data)
+        except ValueError:
+            return None
+
+    def save_schema(self, schema: PipedriveSchema) -> None:
+        self.set_kv("pipedrive_schema", schema.to_json())
+
+    def get_kv(self, key: str, default: Any = None) -> Any:
+        rows = self._rows("SELECT value FROM kv WHERE key = ?", [key])
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_kv(self, key: str, value: Any) -> None:
+        text = json.dumps(value)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", [key, text])
+
+    # --- referrals ---
+
+    @staticmethod
+    def _referral_row(referral: Referral, now: str) -> dict[str, Any]:
+        # only the columns that need converting are touched: intake may record thousands at once
+        row = dict(referral.__dict__)
+        row["meta_json"] = json.dumps(row.pop("meta"), ensure_ascii=False)
+        for name in _SPECIAL_COLUMNS:
+            row[name] = Store._column_value(name, row[name])
+        row["recorded_at"] = row["recorded_at"] or now
+        row["updated_at"] = row["updated_at"] or now
+        return row
+
+    @staticmethod
+    def _column_value(name: str, value: Any) -> Any:
+        if name in _TIME_COLUMNS:
+            return _normalise_time(value, name)
+        if name in _BOOL_COLUMNS:
+            return int(bool(value))
+        if name in _TEXT_COLUMNS and value is None:
+            return ""
+        if isinstance(value, StrEnum):
+            return value.value
+        return value
+
+    def record_referral(self, referral: Referral) -> bool:
+        """Insert the referral unless it is already recorded; True when it was new. An existing row (and
+        the progress it records) is never overwritten."""
+        return self.record_referrals([referral]) == 1
+
+    def record_referrals(self, referrals: Iterable[Referral]) -> int:
+        """Insert many referrals in one transaction (existing ones are left alone); the number inserted."""
+        now = self._now()
+        rows = [self._referral_row(r, now) for r in referrals]
+        if not rows:
+            return 0
+        columns = ", ".join(_REFERRAL_COLUMNS)
+        marks = ", ".join(f":{c}" for c in _REFERRAL_COLUMNS)
+        with self._lock, self._db.atomic():
+            insert = f"INSERT OR IGNORE INTO referrals ({columns}) VALUES ({marks})"  # noqa: S608 (fixed names)
+            cursor = self._db.conn.executemany(insert, rows)
+            return cursor.rowcount
+
+    def get(self, rf_user_id: int) -> Referral | None:
+        rows = self._rows("SELECT * FROM referrals WHERE rf_user_id = ?", [rf_user_id])
+        return _referral(rows[0]) if rows else None
+
+    def update(self, rf_user_id: int, **changes: Any) -> Referral:
+        """Change some columns of one referral (and its `updated_at`), committed at once. Times may be
+        given as datetimes or ISO text; `meta` as a dict."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"Referral has no updatable column {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "meta":
+                values["meta_json"] = json.dumps(value, ensure_ascii=False)
+            else:
+                values[name] = self._column_value(name, value)
+        with self._lock:
+            values["updated_at"] = self._now()
+            assignments = ", ".join(f"{name} = :{name}" for name in values)
+            cursor = self._db.execute(
+                f"UPDATE referrals SET {assignments} WHERE rf_user_id = :rf_user_id",  # noqa: S608 (names checked)
+                {**values, "rf_user_id": rf_user_id},
+            )
+            if cursor.rowcount == 0:
+                raise StoreError(f"There is no referral {rf_user_id} in the database.")
+            updated = self.get(rf_user_id)
+        assert updated is not None
+        return updated
+
+    def due_for_push(self, now: datetime, limit: int = 100) -> list[Referral]:
+        """Referrals to push now, oldest first: pending ones, interrupted ones (`sending`; when `intent` is
+        set the create may already have happened), and failed ones not marked permanent — each once its
+        scheduled retry time (if any) has come."""
+        rows = self._rows(
+            """
+            SELECT * FROM referrals
+            WHERE (status IN ('pending', 'sending') OR (status = 'failed' AND permanent = 0))
+              AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+            ORDER BY recorded_at, rf_user_id
+            LIMIT ?
+            """,
+            [to_iso(now), limit],
+        )
+        return [_referral(row) for row in rows]
+
+    def next_retry_at(self) -> datetime | None:
+        """When the earliest scheduled retry is due (None when nothing waits for a retry)."""
+        rows = self._rows(
+            """
+            SELECT MIN(next_attempt_at) AS due FROM referrals
+            WHERE (status IN ('pending', 'sending') OR (status = 'failed' AND permanent = 0))
+              AND next_attempt_at IS NOT NULL
+            """
+        )
+        return from_iso(rows[0]["due"]) if rows and rows[0]["due"] else None
+
+    def watching(self) -> list[Referral]:
+        """Referrals whose lead or deal exists and whose qualification rule has not matched yet."""
+        rows = self._rows("SELECT * FROM referrals WHERE status = 'waiting' ORDER BY recorded_at, rf_user_id")
+        return [_referral(row) for row in rows]
+
+    def find_by_lead(self, lead_id: str) -> Referral | None:
+        return self._first("lead_id", lead_id)
+
+    def find_by_deal(self, deal_id: int) -> Referral | None:
+        return self._first("deal_id", deal_id)
+
+    def find_by_code(self, code: str) -> Referral | None:
+        return self._first("code", code) if code else None
+
+    def _first(self, column: str, value: Any) -> Referral | None:
+        rows = self._rows(
+            f"SELECT * FROM referrals WHERE {column} = ? ORDER BY rf_user_id LIMIT 1",  # noqa: S608 (fixed names)
+            [value],
+        )
+        return _referral(rows[0]) if rows else None
+
+    def counts(self, *, is_test: bool | None = None) -> dict[str, int]:
+        """Referrals per status; every status is present."""
+        where, params = self._filters(None, None, is_test)
+        rows = self._rows(f"SELECT status, count(*) AS n FROM referrals {where} GROUP BY status", params)  # noqa: S608
+        found = {row["status"]: row["n"] for row in rows}
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    @staticmethod
+    def _filters(text: str | None, status: str | None, is_test: bool | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if text and text.strip():
+            pattern = _like(text.strip())
+            clauses.append(
+                "(email LIKE ? ESCAPE '\\' OR first_name LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\' "
+                "OR campaign_name LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern] * 4
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if is_test is not None:
+            clauses.append("is_test = ?")
+            params.append(int(is_test))
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def query(
+        self,
+        *,
+        text: str | None = None,
+        status: str | None = None,
+        order_by: str = "recorded_at",
+        descending: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+        is_test: bool | None = None,
+    ) -> list[Referral]:
+        """One page of referrals for the window. `text` matches email, first name, code or campaign name
+        anywhere, ignoring case."""
+        if order_by not in _ORDERABLE:
+            raise ValueError(f"Cannot sort referrals by {order_by!r}")
+        where, params = self._filters(text, status, is_test)
+        direction = "DESC" if descending else "ASC"
+        sql = (
+            f"SELECT * FROM referrals {where} "  # noqa: S608 (order_by checked against _ORDERABLE)
+            f"ORDER BY {order_by} {direction}, rf_user_id {direction} LIMIT ? OFFSET ?"
+        )
+        rows = self._rows(sql, [*params, -1 if limit is None else limit, offset])
+        return [_referral(row) for row in rows]
+
+    def count(
+        self, *, text: str | None = None, status: str | None = None, is_test: bool | None = None
+    ) -> int:
+        where, params = self._filters(text, status, is_test)
+        return int(self._rows(f"SELECT count(*) AS n FROM referrals {where}", params)[0]["n"])  # noqa: S608
+
+    def changed_since(self, updated_at: str) -> list[Referral]:
+        """Referrals changed after `updated_at` (a stamp this store gave), oldest change first."""
+        rows = self._rows(
+            "SELECT * FROM referrals WHERE updated_at > ? ORDER BY updated_at",
+            [_normalise_time(updated_at, "since")],
+        )
+        return [_referral(row) for row in rows]
+
+    def max_rf_user_id(self, campaign_id: int) -> int | None:
+        rows = self._rows("SELECT max(rf_user_id) AS m FROM referrals WHERE campaign_id = ?", [campaign_id])
+        return rows[0]["m"] if rows else None
+
+    # --- the sync log ---
+
+    def log(
+        self,
+        level: str,
+        action: str,
+        message: str,
+        *,
+        rf_user_id: int | None = None,
+        person_id: int | None = None,
+        lead_id: str | None = None,
+        deal_id: int | None = None,
+        is_test: bool = False,
+    ) -> LogRow:
+        if level not in LOG_LEVELS:
+            raise ValueError(f"Log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+        with self._lock:
+            row = {
+                "time": self._now(),
+                "level": level,
+                "rf_user_id": rf_user_id,
+                "action": action,
+                "person_id": person_id,
+                "lead_id": lead_id,
+                "deal_id": deal_id,
+                "message": message,
+                "is_test": int(is_test),
+            }
+            columns = ", ".join(row)
+            marks = ", ".join(f":{name}" for name in row)
+            cursor = self._db.execute(f"INSERT INTO sync_log ({columns}) VALUES ({marks})", row)  # noqa: S608
+            assert cursor.lastrowid is not None
+            return _log_row({"id": cursor.lastrowid, **row})
+
+    @staticmethod
+    def _log_filters(level: str | None, text: str | None) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if level is not None:
+            if level not in LOG_LEVELS:
+                raise ValueError(f"Log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+            levels = LOG_LEVELS[LOG_LEVELS.index(level) :]
+            clauses.append(f"level IN ({', '.join('?' for _ in levels)})")
+            params += levels
+        if text and text.strip():
+            needle = text.strip()
+            pattern = _like(needle)
+            clauses.append(
+                "(message LIKE ? ESCAPE '\\' OR action LIKE ? ESCAPE '\\' OR lead_id = ? "
+                "OR CAST(rf_user_id AS TEXT) = ? OR CAST(person_id AS TEXT) = ? OR CAST(deal_id AS TEXT) = ?)"
+            )
+            params += [pattern, pattern, needle, needle, needle, needle]
+        return clauses, params
+
+    def log_rows(
+        self,
+        *,
+        level: str | None = None,
+        text: str | None = None,
+        limit: int | None = None,
+        before_id: int | None = None,
+    ) -> list[LogRow]:
+        """Newest first. `level` keeps that level and the more severe ones; `before_id` pages backwards."""
+        clauses, params = self._log_filters(level, text)
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        where = "WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self._rows(
+            f"SELECT * FROM sync_log {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 (built from fixed clauses)
+            [*params, -1 if limit is None else limit],
+        )
+        return [_log_row(row) for row in rows]
+
+    def iter_log(
+        self, *, level: str | None = None, text: str | None = None, chunk: int = 1000
+    ) -> Iterator[LogRow]:
+        """Oldest first, `chunk` rows at a time, so an export of any size runs in constant memory."""
+        clauses, params = self._log_filters(level, text)
+        last_id = 0
+        while True:
+            where = " AND ".join([*clauses, "id > ?"])
+            rows = self._rows(
+                f"SELECT * FROM sync_log WHERE {where} ORDER BY id LIMIT ?",  # noqa: S608 (fixed clauses)
+                [*params, last_id, chunk],
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield _log_row(row)
+            last_id = rows[-1]["id"]
+
+    def log_count(self, *, level: str | None = None, text: str | None = None) -> int:
+        clauses, params = self._log_filters(level, text)
+        where = "WHERE " + " AND ".join(clauses) if clauses else ""
+        return int(self._rows(f"SELECT count(*) AS n FROM sync_log {where}", params)[0]["n"])  # noqa: S608
+
+    def prune_log(self, older_than_days: int) -> int:
+        """Delete log rows older than this many days; the number deleted."""
+        cutoff = to_iso(self._clock() - timedelta(days=older_than_days))
+        with self._lock:
+            return self._db.execute("DELETE FROM sync_log WHERE time < ?", [cutoff]).rowcount
+
+
+def _referral(row: dict[str, Any]) -> Referral:
+    values = {name: row[name] for name in _REFERRAL_COLUMNS if name != "meta_json"}
+    values["permanent"] = bool(values["permanent"])
+    values["is_test"] = bool(values["is_test"])
+    return Referral(meta=json.loads(row["meta_json"]), **values)
+
+
+def _log_row(row: dict[str, Any]) -> LogRow:
+    return LogRow(
+        id=row["id"],
+        time=row["time"],
+        level=row["level"],
+        rf_user_id=row["rf_user_id"],
+        action=row["action"],
+        person_id=row["person_id"],
+        lead_id=row["lead_id"],
+        deal_id=row["deal_id"],
+        message=row["message"],
+        is_test=bool(row["is_test"]),
+    )
