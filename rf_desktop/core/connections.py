@@ -18,7 +18,13 @@ from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import FieldDef, PipedriveSchema
 
-REFERRAL_FIELDS = ("Referral Code", "Referrer First Name", "Referrer Email Address", "Referral Campaign", "Referral Link")
+REFERRAL_FIELDS = (
+    "Referral Code",
+    "Referrer First Name",
+    "Referrer Email Address",
+    "Referral Campaign",
+    "Referral Link",
+)
 
 
 def pipedrive_api_base(base_url: str, company_domain: str | None) -> str:
@@ -36,7 +42,9 @@ def pipedrive_client(
     settings: Settings, token: str, *, burst: BurstLimiter | None = None, budget: BudgetTracker | None = None
 ) -> PipedriveClient:
     pd = settings.pipedrive
-    return PipedriveClient(pipedrive_api_base(pd.base_url, pd.company_domain), token, burst=burst, budget=budget)
+    return PipedriveClient(
+        pipedrive_api_base(pd.base_url, pd.company_domain), token, burst=burst, budget=budget
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,9 @@ async def check_referral_factory(base_url: str, token: str) -> RFCheck:
     if problem:
         return RFCheck(False, problem, "Fix the base URL under Advanced, or reset it to the default.")
     if not token.strip():
-        return RFCheck(False, "No Referral Factory token yet.", "Paste the API token from your campaign's settings.")
+        return RFCheck(
+            False, "No Referral Factory token yet.", "Paste the API token from your campaign's settings."
+        )
     try:
         async with ReferralFactoryClient(base_url, token.strip()) as rf:
             campaigns = await rf.list_campaigns()
@@ -85,7 +95,9 @@ async def check_pipedrive(base_url: str, token: str) -> PDCheck:
     if problem:
         return PDCheck(False, problem, "Fix the base URL under Advanced, or reset it to the default.")
     if not token.strip():
-        return PDCheck(False, "No Pipedrive token yet.", "Copy it from Pipedrive: Settings → Personal preferences → API.")
+        return PDCheck(
+            False, "No Pipedrive token yet.", "Copy it from Pipedrive: Settings → Personal preferences → API."
+        )
     try:
         async with PipedriveClient(base_url, token.strip()) as pd:
             me = await pd.me()
@@ -125,7 +137,12 @@ async def create_referral_fields(base_url: str, token: str, names: list[str]) ->
         for name in names:
             raw = await pd.create_deal_field(name, "varchar")
             created.append(
-                FieldDef(code=str(raw["field_code"]), name=str(raw["field_name"]), field_type="varchar", is_custom=True)
+                FieldDef(
+                    code=str(raw["field_code"]),
+                    name=str(raw["field_name"]),
+                    field_type="varchar",
+                    is_custom=True,
+                )
             )
     return created
 

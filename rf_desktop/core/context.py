@@ -37,29 +37,21 @@ class SyncContext:
     emit: Callable[[Event], None]
     now: Callable[[], datetime] = utcnow
 
-    def log(
-        self,
-        level: str,
-        action: str,
-        message: str,
-        referral: Referral | None = None,
-        **ids: int | str | None,
-    ) -> None:
-        if referral is not None:
-            ids = {
-                "person_id": referral.person_id,
-                "lead_id": referral.lead_id,
-                "deal_id": referral.deal_id,
-                **ids,
-            }
-        row = self.store.log(
-            level,
-            action,
-            message,
-            rf_user_id=referral.rf_user_id if referral else None,
-            is_test=bool(referral.is_test) if referral else False,
-            **ids,
-        )
+    def log(self, level: str, action: str, message: str, referral: Referral | None = None) -> None:
+        """A sync log row (with the referral's Pipedrive ids as they are now), and the event for it."""
+        if referral is None:
+            row = self.store.log(level, action, message)
+        else:
+            row = self.store.log(
+                level,
+                action,
+                message,
+                rf_user_id=referral.rf_user_id,
+                person_id=referral.person_id,
+                lead_id=referral.lead_id,
+                deal_id=referral.deal_id,
+                is_test=referral.is_test,
+            )
         self.emit(LogAdded(row))
 
     def update(self, referral: Referral, **fields: object) -> Referral:

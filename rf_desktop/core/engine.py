@@ -8,6 +8,7 @@ It never touches Qt; listeners subscribe to the events in `rf_desktop.core.event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -56,8 +57,9 @@ from rf_desktop.core.watch import WATERMARK_KEY, Match, poll_deals, watch_interv
 
 log = logging.getLogger(__name__)
 
-RF_TOKEN = "referral-factory"
-PD_TOKEN = "pipedrive"
+# the names the tokens are kept under (in the keychain), not tokens
+RF_TOKEN = "referral-factory"  # noqa: S105
+PD_TOKEN = "pipedrive"  # noqa: S105
 BUDGET_KEY = "pipedrive_budget"
 SCHEMA_MAX_AGE = timedelta(hours=24)
 CAMPAIGNS_MAX_AGE = timedelta(minutes=10)
@@ -188,7 +190,12 @@ class SyncEngine:
         if referral is None or referral.status not in (FAILED, "skipped"):
             return
         self.store.update(
-            rf_user_id, status=PENDING, status_reason="Retry requested.", permanent=0, attempts=0, next_attempt_at=None
+            rf_user_id,
+            status=PENDING,
+            status_reason="Retry requested.",
+            permanent=0,
+            attempts=0,
+            next_attempt_at=None,
         )
         self.store.log("info", "retry", "Retry requested by the owner.", rf_user_id=rf_user_id)
         self._emit(ReferralChanged(rf_user_id))
@@ -221,7 +228,7 @@ class SyncEngine:
             self._set_state(STOPPED, "Stopped.")
 
     async def run_once(self, *, max_seconds: float = 600.0) -> RunSummary:
-        """Process everything available now, retrying passing failures for up to `max_seconds`, then return."""
+        """Process everything available now, retrying passing failures for up to `max_seconds`."""
         self._summary = RunSummary()
         deadline = self._now() + timedelta(seconds=max_seconds)
         try:
@@ -252,10 +259,8 @@ class SyncEngine:
         if delay is None:
             await self._wake.wait()
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.0))
-        except TimeoutError:
-            pass
 
     async def _cycle_guarded(self) -> float | None:
         """One cycle; returns seconds until the next one (None: wait to be woken)."""
@@ -283,7 +288,7 @@ class SyncEngine:
             return 600.0
         except (ApiError, GlobalStop) as error:
             self._error_streak += 1
-            delay = min(self._retry_base * 2 ** (self._error_streak - 1), 300.0)
+            delay = min(self._retry_base * 2.0 ** (self._error_streak - 1), 300.0)
             self.next_poll_at = self._now() + timedelta(seconds=delay)
             text = f"{error.message} {error.hint}".strip() if isinstance(error, ApiError) else str(error)
             self._problem(ERROR, f"{text} Trying again in {delay:.0f} s.")
@@ -300,7 +305,8 @@ class SyncEngine:
         counts = self.store.counts()
         self._set_state(
             IDLE,
-            f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, {counts.get('qualified', 0)} qualified.",
+            f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
+            f"{counts.get('qualified', 0)} qualified.",
         )
         self._emit_budget()
         return delay
@@ -326,7 +332,9 @@ class SyncEngine:
             self._schema = None
         rf_token, pd_token = self._tokens(RF_TOKEN), self._tokens(PD_TOKEN)
         if not rf_token or not pd_token:
-            missing = " and ".join(n for n, t in (("Referral Factory", rf_token), ("Pipedrive", pd_token)) if not t)
+            missing = " and ".join(
+                n for n, t in (("Referral Factory", rf_token), ("Pipedrive", pd_token)) if not t
+            )
             self._problem(NOT_CONFIGURED, f"The {missing} token is missing. Add it on the Connections page.")
             return None
         self.budget.cap = settings.sync.daily_token_cap  # the tracker refuses calls past it
@@ -345,8 +353,10 @@ class SyncEngine:
     async def _ensure_schema(self, pd: PipedriveClient) -> PipedriveSchema:
         if self._schema is None:
             cached = self.store.get_schema()
-            fresh = cached is not None and cached.fetched_at and (
-                self._now() - datetime.fromisoformat(cached.fetched_at) < SCHEMA_MAX_AGE
+            fresh = (
+                cached is not None
+                and cached.fetched_at
+                and (self._now() - datetime.fromisoformat(cached.fetched_at) < SCHEMA_MAX_AGE)
             )
             if fresh:
                 self._schema = cached
@@ -377,7 +387,9 @@ class SyncEngine:
     async def _intake(self, ctx: SyncContext) -> None:
         now = self._now()
         if self._campaigns_at is None or now - self._campaigns_at > CAMPAIGNS_MAX_AGE:
-            self._campaign_names = {int(c["id"]): str(c.get("name") or "") for c in await ctx.rf.list_campaigns()}
+            self._campaign_names = {
+                int(c["id"]): str(c.get("name") or "") for c in await ctx.rf.list_campaigns()
+            }
             self._campaigns_at = now
         assert self._referrers is not None
         result = await collect_new_users(
@@ -417,7 +429,8 @@ class SyncEngine:
             referral = await self._refresh_from_referral_factory(ctx, referral)
         if not referral.email:
             self._fail(
-                ctx, referral,
+                ctx,
+                referral,
                 "This referral has no email address, so it cannot be matched to a Pipedrive person. "
                 "Add the email in Referral Factory, then press Retry.",
                 permanent=True,
@@ -426,8 +439,12 @@ class SyncEngine:
         try:
             referral = await push(ctx, referral, self._locks, self._people)
         except MappingError as error:
-            self._fail(ctx, referral, f"{error} Fix the value in Referral Factory or the mapping, then Retry.",
-                       permanent=True)
+            self._fail(
+                ctx,
+                referral,
+                f"{error} Fix the value in Referral Factory or the mapping, then Retry.",
+                permanent=True,
+            )
         except ValidationError as error:
             self._pipedrive_refused(ctx, referral, error)
         except (AuthError, BudgetExhaustedError, BlockedError, ConnectionFailedError):
@@ -462,8 +479,9 @@ class SyncEngine:
             ctx.update(current, status=PENDING)
 
     def _fail(self, ctx: SyncContext, referral: Referral, reason: str, *, permanent: bool) -> None:
-        referral = ctx.update(referral, status=FAILED, status_reason=reason, permanent=int(permanent),
-                              next_attempt_at=None)
+        referral = ctx.update(
+            referral, status=FAILED, status_reason=reason, permanent=int(permanent), next_attempt_at=None
+        )
         ctx.log("error", "failed", reason, referral)
         self._summary.failed += 1
 
@@ -474,8 +492,14 @@ class SyncEngine:
         when = self._now() + timedelta(seconds=delay)
         status = PENDING if attempts <= QUIET_ATTEMPTS else FAILED
         reason = f"{error.message} Trying again at {when:%H:%M:%S} UTC."
-        ctx.update(current, status=status, status_reason=reason, attempts=attempts, next_attempt_at=iso(when),
-                   permanent=0)
+        ctx.update(
+            current,
+            status=status,
+            status_reason=reason,
+            attempts=attempts,
+            next_attempt_at=iso(when),
+            permanent=0,
+        )
         ctx.log("warning", "retry scheduled", reason, current)
 
     # -- watching for conversions -------------------------------------------------------------------
@@ -492,7 +516,11 @@ class SyncEngine:
         if self._next_watch_at is not None and now < self._next_watch_at:
             return
         saved = ctx.store.get_kv(WATERMARK_KEY)
-        since = datetime.fromisoformat(saved) if saved else min(datetime.fromisoformat(r.recorded_at) for r in waiting)
+        since = (
+            datetime.fromisoformat(saved)
+            if saved
+            else min(datetime.fromisoformat(r.recorded_at or iso(now)) for r in waiting)
+        )
         matches, newest = await poll_deals(ctx, since)
         for match in matches:
             await self._apply(ctx, match)
@@ -538,7 +566,9 @@ class SyncEngine:
             raise
         except TransientError as error:
             # the intent stays recorded: the next cycle reads the user back before asking again
-            ctx.log("warning", "qualify retry", f"{error.message} Will try the qualification again.", referral)
+            ctx.log(
+                "warning", "qualify retry", f"{error.message} Will try the qualification again.", referral
+            )
             return
         if result.status == "qualified":
             self._summary.qualified += 1

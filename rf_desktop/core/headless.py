@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import signal
@@ -48,7 +49,11 @@ def _print_event(event: Event) -> None:
         row = event.row
         who = f" [{row.rf_user_id}]" if row.rf_user_id else ""
         print(f"{row.time} {row.level.upper():7} {row.action}{who}: {row.message}", flush=True)
-    elif isinstance(event, StateChanged) and event.state in ("auth_error", "not_configured", "budget_exhausted"):
+    elif isinstance(event, StateChanged) and event.state in (
+        "auth_error",
+        "not_configured",
+        "budget_exhausted",
+    ):
         print(f"{event.state}: {event.message}", file=sys.stderr, flush=True)
 
 
@@ -72,10 +77,9 @@ async def _sync(store: Store, once: bool) -> int:
         return EXIT_PROBLEM if engine.state == "budget_exhausted" else EXIT_OK
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        # Windows has no signal handlers here: Ctrl+C still raises KeyboardInterrupt
+        with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, engine.stop)
-        except NotImplementedError:  # Windows: Ctrl+C still raises KeyboardInterrupt
-            pass
     await engine.run()
     print("Stopped.", flush=True)
     return EXIT_OK
@@ -92,7 +96,10 @@ def run_sync(args: argparse.Namespace) -> int:
             store.save_settings(_read_settings_file(args.config))
         settings = store.get_settings()
         if settings is None:
-            _err("rf-desktop is not set up yet. Open the app, or import settings with `rf-desktop config import FILE`.")
+            _err(
+                "rf-desktop is not set up yet. Open the app, or import settings with "
+                "`rf-desktop config import FILE`."
+            )
             return EXIT_CONFIG
         problems = [i for i in validate(settings) if i.severity == "error"]
         if problems:

@@ -46,7 +46,9 @@ class ReferrerCache:
         return self._known[user_id]
 
 
-async def _pages_newer_than(rf: ReferralFactoryClient, high_water: int | None) -> AsyncIterator[list[dict[str, Any]]]:
+async def _pages_newer_than(
+    rf: ReferralFactoryClient, high_water: int | None
+) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield pages of users, stopping once a page reaches ids at or below `high_water`."""
     first = await rf.users_page(1, PER_PAGE)
     users = first.users
@@ -95,7 +97,9 @@ def _in_backfill(user: dict[str, Any], settings: Settings) -> bool:
     return False
 
 
-def to_referral(user: dict[str, Any], campaign_name: str, referrer: dict[str, Any], recorded_at: str) -> Referral:
+def to_referral(
+    user: dict[str, Any], campaign_name: str, referrer: dict[str, Any], recorded_at: str
+) -> Referral:
     meta = {str(m.get("field")): str(m.get("value") or "") for m in user.get("meta") or [] if m.get("field")}
     return Referral(
         rf_user_id=int(user["id"]),
@@ -151,7 +155,9 @@ async def collect_new_users(
             if store.get(user_id) is not None:
                 continue
             referrer = await referrers.get(user.get("referrer_id"))
-            referral = to_referral(user, campaign_names.get(int(user["campaign_id"]), ""), referrer, recorded_at)
+            referral = to_referral(
+                user, campaign_names.get(int(user["campaign_id"]), ""), referrer, recorded_at
+            )
             if store.record_referral(referral):
                 recorded.append(user_id)
     # the mark moves only after every new user is safely in the store

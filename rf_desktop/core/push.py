@@ -3,7 +3,8 @@
 Every create follows the same three steps: write the intent to the store, send, write the new id. When a
 row still carries an intent, the create may have happened remotely before a crash or a lost answer, so the
 engine looks for it (the person in a fresh read of the person index, the lead or deal by the Referral Code on
-the person's leads or deals) before it creates anything. See ARCHITECTURE.md, "Writes that cannot happen twice".
+the person's leads or deals) before it creates anything. See ARCHITECTURE.md, "Writes that cannot happen
+twice".
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ async def _existing_person(ctx: SyncContext, person_id: int, index: PersonIndex)
         return None
 
 
-async def ensure_person(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: PersonIndex) -> Referral:
+async def ensure_person(
+    ctx: SyncContext, referral: Referral, locks: EmailLocks, index: PersonIndex
+) -> Referral:
     if referral.person_id is not None:
         return referral
     async with locks(referral.email):
@@ -85,7 +88,8 @@ async def _find_existing_item(ctx: SyncContext, referral: Referral, code_field: 
 async def ensure_item(ctx: SyncContext, referral: Referral) -> Referral:
     """Create the lead or deal, unless this referral already has one (in the store or, after an
     interruption, in Pipedrive)."""
-    assert referral.person_id is not None
+    person_id = referral.person_id
+    assert person_id is not None
     mode = ctx.settings.mode
     if (mode == "lead" and referral.lead_id) or (mode == "deal" and referral.deal_id):
         return referral
@@ -95,14 +99,16 @@ async def ensure_item(ctx: SyncContext, referral: Referral) -> Referral:
     if referral.intent == ITEM:
         found = await _find_existing_item(ctx, referral, code_key)
         if found is not None:
-            ctx.log("info", f"{mode} recovered", f"Found the {mode} created before the interruption.", referral)
+            ctx.log(
+                "info", f"{mode} recovered", f"Found the {mode} created before the interruption.", referral
+            )
             return _store_item(ctx, referral, found)
     if mode == "lead":
-        body = mapping.build_lead(referral, ctx.settings, ctx.schema, referral.person_id)
+        body = mapping.build_lead(referral, ctx.settings, ctx.schema, person_id)
         referral = ctx.update(referral, intent=ITEM)
         created = await ctx.pd.create_lead(body)
     else:
-        body = mapping.build_deal(referral, ctx.settings, ctx.schema, referral.person_id)
+        body = mapping.build_deal(referral, ctx.settings, ctx.schema, person_id)
         referral = ctx.update(referral, intent=ITEM)
         created = await ctx.pd.create_deal(body)
     referral = _store_item(ctx, referral, created)
@@ -134,4 +140,6 @@ async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: P
         return ctx.update(
             referral, status=WAITING, status_reason=reason, attempts=0, next_attempt_at=None, permanent=0
         )
-    return ctx.update(referral, status=SENT, status_reason=None, attempts=0, next_attempt_at=None, permanent=0)
+    return ctx.update(
+        referral, status=SENT, status_reason=None, attempts=0, next_attempt_at=None, permanent=0
+    )

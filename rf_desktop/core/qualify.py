@@ -17,7 +17,12 @@ QUALIFY = "qualify"
 
 def _record(ctx: SyncContext, referral: Referral, qualified_at: str, note: str) -> Referral:
     referral = ctx.update(
-        referral, status=QUALIFIED, status_reason=None, qualified_at=qualified_at, intent=None, next_attempt_at=None
+        referral,
+        status=QUALIFIED,
+        status_reason=None,
+        qualified_at=qualified_at,
+        intent=None,
+        next_attempt_at=None,
     )
     ctx.log("info", "qualified", f"Referral qualified in Referral Factory{note}.", referral)
     ctx.emit(ReferralQualified(referral.rf_user_id, display_name(referral)))
@@ -37,8 +42,11 @@ async def qualify(ctx: SyncContext, referral: Referral) -> Referral:
     except ValidationError as error:
         # Referral Factory refuses what it cannot qualify (a Person Referring, a deleted user): permanent.
         referral = ctx.update(
-            referral, status=FAILED, status_reason=f"Referral Factory refused the qualification: {error.message}",
-            permanent=1, intent=None,
+            referral,
+            status=FAILED,
+            status_reason=f"Referral Factory refused the qualification: {error.message}",
+            permanent=1,
+            intent=None,
         )
         ctx.log("error", "qualify failed", referral.status_reason or "", referral)
         return referral

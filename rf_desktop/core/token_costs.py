@@ -61,7 +61,8 @@ _PARAM = re.compile(r"\{[^/]+\}")
 def _compiled() -> list[tuple[str, re.Pattern[str], str, int]]:
     rows = []
     for (method, template), cost in TOKEN_COSTS.items():
-        pattern = re.compile("^" + _PARAM.sub("[^/]+", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")) + "$")
+        escaped = re.escape(template).replace(r"\{", "{").replace(r"\}", "}")
+        pattern = re.compile("^" + _PARAM.sub("[^/]+", escaped) + "$")
         rows.append((method, pattern, template, cost))
     # literal segments beat parameters: /deals/search must not match /deals/{id}
     rows.sort(key=lambda row: row[2].count("{"))

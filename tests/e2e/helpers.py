@@ -7,57 +7,29 @@ from typing import Any
 
 import httpx
 
-from rf_desktop.core.config import (
-    FieldMap,
-    PipedriveSettings,
-    QualificationRule,
-    ReferralFactorySettings,
-    Settings,
-)
+from rf_desktop.core.config import Settings
 from rf_desktop.core.engine import RunSummary, SyncEngine
 from rf_desktop.core.http import RetryPolicy
 from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.store import Store
+from rf_desktop.sandbox import presets
 from rf_desktop.sandbox.server import SandboxServer
 
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.01, max_backoff=0.1, max_wait=3.0)
 
 
 def field_code(sandbox: SandboxServer, entity: str, name: str) -> str:
-    """The 40-character key of a sandbox custom field, looked up by its name."""
-    snapshot = sandbox.state.pd.snapshot()
-    fields = snapshot["deal_fields" if entity == "deal" else "person_fields"]
-    return next(f["field_code"] for f in fields if f["field_name"] == name)
+    return presets.field_code(sandbox.state, entity, name)
 
 
 def stage_id(sandbox: SandboxServer, name: str, pipeline_id: int = 1) -> int:
-    stages = sandbox.state.pd.snapshot()["stages"]
-    return next(s["id"] for s in stages if s["name"] == name and s["pipeline_id"] == pipeline_id)
+    return presets.stage_id(sandbox.state, name, pipeline_id)
 
 
 def sandbox_settings(sandbox: SandboxServer, **changes: Any) -> Settings:
     """Lead mode, campaign 1, every person invited so far, the referral fields mapped."""
-    item = lambda name: f"item:{field_code(sandbox, 'deal', name)}"  # noqa: E731
-    settings = Settings(
-        referral_factory=ReferralFactorySettings(base_url=sandbox.rf_base_url, campaign_ids=[1], backfill="all"),
-        pipedrive=PipedriveSettings(base_url=sandbox.pd_base_url),
-        mode="lead",
-        title="{campaign_name}: {first_name}",
-        mappings=[
-            FieldMap("first_name", "person:name"),
-            FieldMap("email", "person:email"),
-            FieldMap("code", item("Referral Code")),
-            FieldMap("url", item("Referral Link")),
-            FieldMap("campaign_name", item("Referral Campaign")),
-            FieldMap("referrer.first_name", item("Referrer First Name")),
-            FieldMap("referrer.email", item("Referrer Email Address")),
-        ],
-        qualification=QualificationRule(kind="lead_converted"),
-    )
-    for key, value in changes.items():
-        setattr(settings, key, value)
-    return settings
+    return presets.demo_settings(sandbox.rf_base_url, sandbox.pd_base_url, sandbox.state, **changes)
 
 
 def sign_up(sandbox: SandboxServer, first_name: str, email: str, **extra: Any) -> dict[str, Any]:
@@ -79,10 +51,14 @@ def make_engine(store: Store, sandbox: SandboxServer, *, timeout: float = 5.0, *
     tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
 
     def rf(settings: Settings, token: str) -> ReferralFactoryClient:
-        return ReferralFactoryClient(settings.referral_factory.base_url, token, timeout=timeout, retry=FAST_RETRY)
+        return ReferralFactoryClient(
+            settings.referral_factory.base_url, token, timeout=timeout, retry=FAST_RETRY
+        )
 
     def pd(settings: Settings, token: str, **limits: Any) -> PipedriveClient:
-        return PipedriveClient(settings.pipedrive.base_url, token, timeout=timeout, retry=FAST_RETRY, **limits)
+        return PipedriveClient(
+            settings.pipedrive.base_url, token, timeout=timeout, retry=FAST_RETRY, **limits
+        )
 
     kwargs.setdefault("retry_base", 0.05)
     kwargs.setdefault("min_watch_interval", 0.0)

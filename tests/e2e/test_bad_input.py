@@ -49,7 +49,9 @@ def test_a_wrong_pipedrive_token_stops_with_what_to_do(sandbox: SandboxServer, s
     assert "pd-sandbox-token" not in engine.message
 
 
-def test_an_unreachable_base_url_is_a_connection_problem_not_a_crash(sandbox: SandboxServer, store: Store) -> None:
+def test_an_unreachable_base_url_is_a_connection_problem_not_a_crash(
+    sandbox: SandboxServer, store: Store
+) -> None:
     settings = sandbox_settings(sandbox)
     settings.pipedrive = PipedriveSettings(base_url=f"http://127.0.0.1:{_closed_port()}/pd")
     store.save_settings(settings)
@@ -61,7 +63,9 @@ def test_an_unreachable_base_url_is_a_connection_problem_not_a_crash(sandbox: Sa
     assert referral is None or referral.status in ("pending", "sending"), "recorded or not, never lost"
 
 
-def test_a_mapped_field_deleted_in_pipedrive_pauses_with_its_name(sandbox: SandboxServer, store: Store) -> None:
+def test_a_mapped_field_deleted_in_pipedrive_pauses_with_its_name(
+    sandbox: SandboxServer, store: Store
+) -> None:
     store.save_settings(sandbox_settings(sandbox))
     sign_up(sandbox, "First", "first@example.com")
     run_once(store, sandbox)
@@ -100,7 +104,9 @@ def test_a_referral_without_email_fails_with_a_reason_and_the_rest_go_through(
     assert store.get(nameless["id"]).status == "waiting"  # type: ignore[union-attr]
 
 
-def test_an_enum_label_that_does_not_exist_is_a_clear_per_referral_error(sandbox: SandboxServer, store: Store) -> None:
+def test_an_enum_label_that_does_not_exist_is_a_clear_per_referral_error(
+    sandbox: SandboxServer, store: Store
+) -> None:
     settings = sandbox_settings(sandbox)
     settings.mappings.append(FieldMap("meta:Plan", f"item:{field_code(sandbox, 'deal', 'Plan Interest')}"))
     store.save_settings(settings)

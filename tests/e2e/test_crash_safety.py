@@ -43,13 +43,20 @@ def _run_to_end(sandbox: SandboxServer, db: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_at_any_moment_never_duplicates_or_loses_a_referral(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_sigkill_at_any_moment_never_duplicates_or_loses_a_referral(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
     db = tmp_path / "rf.sqlite3"
     with Store(db) as store:
         store.save_settings(sandbox_settings(sandbox))
     users = [sign_up(sandbox, f"Person {n}", f"person{n}@example.com") for n in range(REFERRALS)]
     # slow answers widen the windows between "sent" and "recorded", where a kill hurts most
-    admin(sandbox, "PUT", "/faults/pd", {"latency_ms": 25, "rate_drop": 0.05, "after_commit_share": 1.0, "seed": 7})
+    admin(
+        sandbox,
+        "PUT",
+        "/faults/pd",
+        {"latency_ms": 25, "rate_drop": 0.05, "after_commit_share": 1.0, "seed": 7},
+    )
     chance = random.Random(1234)
     for _ in range(KILLS):
         process = _sync_process(sandbox, db)

@@ -42,7 +42,9 @@ def test_an_existing_person_is_reused_and_the_lead_linked_to_them(
     assert person["name"] == "Kim From Sales", "the sales team's full name is never replaced by a first name"
     if policy == "update":
         assert person["custom_fields"][referrer_email] == "alice@example.com"
-        assert [e["value"] for e in person["emails"]] == ["KIM@example.com"], "the same address is not added twice"
+        assert [e["value"] for e in person["emails"]] == ["KIM@example.com"], (
+            "the same address is not added twice"
+        )
     else:
         assert referrer_email not in person["custom_fields"]
         assert person["update_time"] == before["update_time"], "left untouched"
@@ -51,12 +53,22 @@ def test_an_existing_person_is_reused_and_the_lead_linked_to_them(
 def test_defaults_and_typed_fields_in_deal_mode(sandbox: SandboxServer, store: Store) -> None:
     item = lambda name: f"item:{field_code(sandbox, 'deal', name)}"  # noqa: E731
     settings = sandbox_settings(
-        sandbox, mode="deal", pipeline_id=1, stage_id=stage_id(sandbox, "Qualified"),
+        sandbox,
+        mode="deal",
+        pipeline_id=1,
+        stage_id=stage_id(sandbox, "Qualified"),
         qualification=QualificationRule(kind="none"),
         defaults=Defaults(
-            owner_id=2, value=150.0, currency="EUR", visible_to=3,
-            fields={item("Plan Interest"): "Team", item("Interests"): "Bread; Cakes",
-                    item("Expected Revenue"): "1 200,50", item("Team Size"): "12"},
+            owner_id=2,
+            value=150.0,
+            currency="EUR",
+            visible_to=3,
+            fields={
+                item("Plan Interest"): "Team",
+                item("Interests"): "Bread; Cakes",
+                item("Expected Revenue"): "1 200,50",
+                item("Team Size"): "12",
+            },
         ),
     )
     settings.mappings += [
@@ -67,9 +79,14 @@ def test_defaults_and_typed_fields_in_deal_mode(sandbox: SandboxServer, store: S
     ]
     store.save_settings(settings)
     user = sign_up(
-        sandbox, "Zoë Łukasz 李雷", "zoe@example.com",
-        meta=[{"field": "Phone", "value": "+44 20 7946 0958"}, {"field": "Company", "value": "Bäckerei & Söhne"},
-              {"field": "Plan", "value": "enterprise"}],
+        sandbox,
+        "Zoë Łukasz 李雷",
+        "zoe@example.com",
+        meta=[
+            {"field": "Phone", "value": "+44 20 7946 0958"},
+            {"field": "Company", "value": "Bäckerei & Söhne"},
+            {"field": "Plan", "value": "enterprise"},
+        ],
     )
 
     run_once(store, sandbox)
@@ -85,7 +102,8 @@ def test_defaults_and_typed_fields_in_deal_mode(sandbox: SandboxServer, store: S
         "the mapped value (matched case-insensitively) wins over the default"
     )
     assert custom[field_code(sandbox, "deal", "Interests")] == [
-        option_id("Interests", "Bread"), option_id("Interests", "Cakes")
+        option_id("Interests", "Bread"),
+        option_id("Interests", "Cakes"),
     ]
     assert custom[field_code(sandbox, "deal", "Expected Revenue")] == {"value": 1200.5, "currency": "EUR"}
     assert custom[field_code(sandbox, "deal", "Team Size")] == 12

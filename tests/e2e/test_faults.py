@@ -15,8 +15,15 @@ from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import admin, field_code, leads, make_engine, persons, sandbox_settings
 
 REFERRALS = 500
-FAULTS = {"rate_429": 0.05, "rate_5xx": 0.05, "rate_timeout": 0.05, "rate_drop": 0.05,
-          "timeout_seconds": 0.6, "after_commit_share": 0.5, "seed": 20}
+FAULTS = {
+    "rate_429": 0.05,
+    "rate_5xx": 0.05,
+    "rate_timeout": 0.05,
+    "rate_drop": 0.05,
+    "timeout_seconds": 0.6,
+    "after_commit_share": 0.5,
+    "seed": 20,
+}
 
 
 def _sign_up_many(sandbox: SandboxServer, count: int) -> list[dict]:
@@ -24,7 +31,9 @@ def _sign_up_many(sandbox: SandboxServer, count: int) -> list[dict]:
         return [sandbox.state.rf.sign_up(1, f"Person {n}", f"bulk{n}@example.com") for n in range(count)]
 
 
-async def _sync_until(store: Store, sandbox: SandboxServer, done: Callable[[], bool], rounds: int = 40) -> None:
+async def _sync_until(
+    store: Store, sandbox: SandboxServer, done: Callable[[], bool], rounds: int = 40
+) -> None:
     engine = make_engine(store, sandbox, timeout=0.4, workers=8)
     for _ in range(rounds):
         await engine.run_once(max_seconds=20)

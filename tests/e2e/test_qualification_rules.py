@@ -22,7 +22,9 @@ def test_lead_converted_and_reached_stage(sandbox: SandboxServer, store: Store) 
     run_once(store, sandbox)
     [lead] = leads(sandbox)
 
-    deal = admin(sandbox, "POST", f"/pd/leads/{lead['id']}/convert", {"stage_id": stage_id(sandbox, "Qualified")})
+    deal = admin(
+        sandbox, "POST", f"/pd/leads/{lead['id']}/convert", {"stage_id": stage_id(sandbox, "Qualified")}
+    )
     run_once(store, sandbox)
     assert _status(store, user) == "waiting", "converted, but not yet at the stage"
     assert store.get(user["id"]).deal_id == deal["id"]  # type: ignore[union-attr]
@@ -36,7 +38,10 @@ def test_lead_converted_and_reached_stage(sandbox: SandboxServer, store: Store) 
 def test_deal_reaches_stage(sandbox: SandboxServer, store: Store) -> None:
     first, target = stage_id(sandbox, "Qualified"), stage_id(sandbox, "Contact Made")
     settings = sandbox_settings(
-        sandbox, mode="deal", pipeline_id=1, stage_id=first,
+        sandbox,
+        mode="deal",
+        pipeline_id=1,
+        stage_id=first,
         qualification=QualificationRule(kind="deal_stage", pipeline_id=1, stage_id=target),
     )
     store.save_settings(settings)
@@ -54,7 +59,10 @@ def test_deal_reaches_stage(sandbox: SandboxServer, store: Store) -> None:
 
 def test_deal_won(sandbox: SandboxServer, store: Store) -> None:
     settings = sandbox_settings(
-        sandbox, mode="deal", pipeline_id=1, stage_id=stage_id(sandbox, "Qualified"),
+        sandbox,
+        mode="deal",
+        pipeline_id=1,
+        stage_id=stage_id(sandbox, "Qualified"),
         qualification=QualificationRule(kind="deal_won"),
     )
     store.save_settings(settings)
@@ -62,13 +70,27 @@ def test_deal_won(sandbox: SandboxServer, store: Store) -> None:
     lost = sign_up(sandbox, "Lars", "lars@example.com")
     run_once(store, sandbox)
     by_person = {d["title"]: d for d in deals(sandbox)}
-    admin(sandbox, "POST", f"/pd/deals/{by_person['Spring Referral Campaign: Lars']['id']}/status", {"status": "lost"})
-    admin(sandbox, "POST", f"/pd/deals/{by_person['Spring Referral Campaign: Wendy']['id']}/stage",
-          {"stage_id": stage_id(sandbox, "Negotiations Started")})
+    admin(
+        sandbox,
+        "POST",
+        f"/pd/deals/{by_person['Spring Referral Campaign: Lars']['id']}/status",
+        {"status": "lost"},
+    )
+    admin(
+        sandbox,
+        "POST",
+        f"/pd/deals/{by_person['Spring Referral Campaign: Wendy']['id']}/stage",
+        {"stage_id": stage_id(sandbox, "Negotiations Started")},
+    )
     run_once(store, sandbox)
     assert _status(store, won) == "waiting", "moving stages is not winning"
 
-    admin(sandbox, "POST", f"/pd/deals/{by_person['Spring Referral Campaign: Wendy']['id']}/status", {"status": "won"})
+    admin(
+        sandbox,
+        "POST",
+        f"/pd/deals/{by_person['Spring Referral Campaign: Wendy']['id']}/status",
+        {"status": "won"},
+    )
     run_once(store, sandbox)
     assert _status(store, won) == "qualified"
     assert _status(store, lost) == "waiting"

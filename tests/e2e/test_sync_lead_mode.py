@@ -8,9 +8,9 @@ from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import admin, field_code, leads, persons, run_once, sandbox_settings, sign_up
 
 
-
-
-def test_invited_person_becomes_person_and_lead_with_the_referral_fields(sandbox: SandboxServer, store: Store) -> None:
+def test_invited_person_becomes_person_and_lead_with_the_referral_fields(
+    sandbox: SandboxServer, store: Store
+) -> None:
     store.save_settings(sandbox_settings(sandbox))
     user = sign_up(sandbox, "Maria", "maria+ref@example.com")
 
