@@ -144,6 +144,7 @@ async def collect_new_users(
             # nothing before today is wanted: the newest page is enough to set the mark
             newest = max([newest, *(int(u["id"]) for u in page)])
             break
+        batch: list[Referral] = []
         for user in page:
             scanned += 1
             user_id = int(user["id"])
@@ -155,11 +156,10 @@ async def collect_new_users(
             if store.get(user_id) is not None:
                 continue
             referrer = await referrers.get(user.get("referrer_id"))
-            referral = to_referral(
-                user, campaign_names.get(int(user["campaign_id"]), ""), referrer, recorded_at
-            )
-            if store.record_referral(referral):
-                recorded.append(user_id)
+            batch.append(to_referral(user, campaign_names.get(int(user["campaign_id"]), ""), referrer, recorded_at))
+        # one transaction (one disk sync) per page, before anything about these people is sent
+        store.record_referrals(batch)
+        recorded.extend(r.rf_user_id for r in batch)
     # the mark moves only after every new user is safely in the store
     store.set_kv(HIGH_WATER_KEY, newest)
     return IntakeResult(recorded=sorted(recorded), scanned=scanned, first_run=first_run)

@@ -403,16 +403,16 @@ class Store:
 
     def record_referrals(self, referrals: Iterable[Referral]) -> int:
         """Insert many referrals in one transaction (existing ones are left alone); the number inserted."""
-        now = self._now()
-        rows = [self._referral_row(r, now) for r in referrals]
-        if not rows:
-            return 0
         columns = ", ".join(_REFERRAL_COLUMNS)
         marks = ", ".join(f":{c}" for c in _REFERRAL_COLUMNS)
-        with self._lock, self._db.atomic():
-            insert = f"INSERT OR IGNORE INTO referrals ({columns}) VALUES ({marks})"  # noqa: S608 (fixed names)
-            cursor = self._db.conn.executemany(insert, rows)
-            return cursor.rowcount
+        insert = f"INSERT OR IGNORE INTO referrals ({columns}) VALUES ({marks})"  # noqa: S608 (fixed names)
+        with self._lock:
+            now = self._now()
+            rows = [self._referral_row(r, now) for r in referrals]
+            if not rows:
+                return 0
+            with self._db.atomic():
+                return self._db.conn.executemany(insert, rows).rowcount
 
     def get(self, rf_user_id: int) -> Referral | None:
         rows = self._rows("SELECT * FROM referrals WHERE rf_user_id = ?", [rf_user_id])
@@ -548,11 +548,9 @@ class Store:
         return int(self._rows(f"SELECT count(*) AS n FROM referrals {where}", params)[0]["n"])  # noqa: S608
 
     def changed_since(self, updated_at: str) -> list[Referral]:
-        """Referrals changed after `updated_at` (a stamp this store gave), oldest change first."""
-        rows = self._rows(
-            "SELECT * FROM referrals WHERE updated_at > ? ORDER BY updated_at",
-            [_normalise_time(updated_at, "since")],
-        )
+        """Referrals changed after `updated_at` (a stamp this store gave; "" for all), oldest change first."""
+        since = _normalise_time(updated_at, "updated_at") or ""
+        rows = self._rows("SELECT * FROM referrals WHERE updated_at > ? ORDER BY updated_at", [since])
         return [_referral(row) for row in rows]
 
     def max_rf_user_id(self, campaign_id: int) -> int | None:

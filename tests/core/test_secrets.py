@@ -1,0 +1,283 @@
+"""Tokens in the keychain: an in-memory backend for the logic, the real Secret Service for the rest."""
+
+from __future__ import annotations
+
+import os
+import traceback
+import uuid
+from collections.abc import Iterator
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import SecretService, chainer, fail, null
+from keyring.compat import properties
+from keyring.errors import InitError, KeyringError, KeyringLocked, PasswordDeleteError
+from secretstorage.exceptions import (
+    LockedException,
+    PromptDismissedException,
+    SecretServiceNotAvailableException,
+)
+
+from rf_desktop.core.secrets import (
+    ENV_VARS,
+    PIPEDRIVE,
+    REFERRAL_FACTORY,
+    SERVICE,
+    KeychainLockedError,
+    KeychainUnavailableError,
+    SecretsError,
+    TokenStore,
+    choose_backend,
+)
+
+TOKEN = "pd-token-5c1e0d9b7a"
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keychain in a dict. Never picked by keyring's own discovery (not viable)."""
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        raise RuntimeError("only for tests that pass it in")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.items.pop((service, username), None) is None:
+            raise PasswordDeleteError("not found")
+
+
+class FailingKeyring(MemoryKeyring):
+    """Raises the given exception from every call."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise self.error
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise self.error
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise self.error
+
+
+def _foreign(module: str, name: str) -> type[Exception]:
+    return type(name, (Exception,), {"__module__": module})
+
+
+@pytest.fixture
+def memory() -> MemoryKeyring:
+    return MemoryKeyring()
+
+
+@pytest.fixture(autouse=True)
+def _no_token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ENV_VARS.values():
+        monkeypatch.delenv(variable, raising=False)
+
+
+# --- the keychain through an in-memory backend ---
+
+
+def test_set_get_delete_round_trip(memory: MemoryKeyring) -> None:
+    tokens = TokenStore(memory)
+    assert tokens.get(PIPEDRIVE) is None
+    tokens.set(PIPEDRIVE, f"  {TOKEN}\n")
+    assert memory.items == {(SERVICE, PIPEDRIVE): TOKEN}  # pasted whitespace removed
+    assert tokens.get(PIPEDRIVE) == TOKEN
+    assert tokens.get(REFERRAL_FACTORY) is None
+    tokens.delete(PIPEDRIVE)
+    assert tokens.get(PIPEDRIVE) is None
+    tokens.delete(PIPEDRIVE)  # deleting what is not there is fine
+
+
+def test_names_and_empty_tokens_are_checked(memory: MemoryKeyring) -> None:
+    tokens = TokenStore(memory)
+    with pytest.raises(ValueError, match="Unknown token name 'hubspot'"):
+        tokens.get("hubspot")
+    with pytest.raises(ValueError, match="The token is empty"):
+        tokens.set(PIPEDRIVE, "   ")
+
+
+def test_a_custom_service_name_keeps_entries_apart(memory: MemoryKeyring) -> None:
+    TokenStore(memory, service="rf-desktop-demo").set(PIPEDRIVE, TOKEN)
+    assert TokenStore(memory).get(PIPEDRIVE) is None
+
+
+def test_environment_wins_over_the_keychain(memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = TokenStore(memory)
+    tokens.set(PIPEDRIVE, "from-keychain")
+    assert tokens.source(PIPEDRIVE) == "keychain"
+    monkeypatch.setenv("RF_DESKTOP_PIPEDRIVE_TOKEN", " from-env ")
+    assert tokens.get(PIPEDRIVE) == "from-env"
+    assert tokens.source(PIPEDRIVE) == "environment"
+    assert tokens.source(REFERRAL_FACTORY) is None
+    monkeypatch.setenv("RF_DESKTOP_PIPEDRIVE_TOKEN", "")
+    assert tokens.get(PIPEDRIVE) == "from-keychain"  # an empty variable does not count
+
+
+def test_an_explicit_environment_mapping(memory: MemoryKeyring) -> None:
+    tokens = TokenStore(memory, environ={"RF_DESKTOP_REFERRAL_FACTORY_TOKEN": "rf-env"})
+    assert tokens.get(REFERRAL_FACTORY) == "rf-env"
+    assert tokens.source(REFERRAL_FACTORY) == "environment"
+
+
+def test_headless_use_needs_no_keychain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    tokens = TokenStore(environ={"RF_DESKTOP_PIPEDRIVE_TOKEN": TOKEN})
+    assert tokens.get(PIPEDRIVE) == TOKEN
+    with pytest.raises(KeychainUnavailableError) as caught:
+        tokens.get(REFERRAL_FACTORY)
+    assert str(caught.value).startswith("No system keychain was found.")
+    assert "RF_DESKTOP_REFERRAL_FACTORY_TOKEN" in caught.value.hint
+    assert "GNOME Keyring or KWallet" in caught.value.hint
+
+
+# --- refusing what is not a real keychain ---
+
+
+@pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring()], ids=["fail", "null"])
+def test_fail_and_null_backends_are_refused_even_when_passed_in(backend: KeyringBackend) -> None:
+    tokens = TokenStore(backend)
+    with pytest.raises(KeychainUnavailableError):
+        tokens.set(PIPEDRIVE, TOKEN)
+    with pytest.raises(KeychainUnavailableError):
+        tokens.get(PIPEDRIVE)
+
+
+def test_plaintext_backends_are_refused() -> None:
+    plaintext = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})()
+    with pytest.raises(KeychainUnavailableError):
+        choose_backend(plaintext, explicit=True)
+
+
+def test_a_discovered_backend_must_be_a_system_keychain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyring, "get_keyring", MemoryKeyring)
+    with pytest.raises(
+        KeychainUnavailableError, match="keyring offered MemoryKeyring, which is not a system keychain"
+    ):
+        TokenStore().get(PIPEDRIVE)
+
+
+def test_an_empty_chain_is_refused_and_a_chain_yields_its_real_keychain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [fail.Keyring()])
+    with pytest.raises(KeychainUnavailableError):
+        choose_backend(chainer.ChainerBackend(), explicit=False)
+    real = SecretService.Keyring()
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [MemoryKeyring(), real])
+    assert choose_backend(chainer.ChainerBackend(), explicit=False) is real
+
+
+def test_backend_description(memory: MemoryKeyring) -> None:
+    assert (
+        TokenStore(SecretService.Keyring()).backend_description()
+        == "Secret Service (GNOME Keyring or KWallet)"
+    )
+    assert "MemoryKeyring" in TokenStore(memory).backend_description()
+    assert TokenStore(fail.Keyring()).backend_description() == "No system keychain was found."
+
+
+# --- turning backend errors into advice ---
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KeyringLocked("Failed to unlock the collection!"),
+        InitError("Failed to create the collection"),
+        LockedException("Item is locked!"),
+        PromptDismissedException("Prompt dismissed."),
+        _foreign("jeepney.wrappers", "DBusErrorResponse")("org.freedesktop.DBus.Error.AccessDenied"),
+        _foreign("dbus.exceptions", "DBusException")("denied"),
+    ],
+    ids=["KeyringLocked", "InitError", "LockedException", "PromptDismissed", "jeepney", "dbus"],
+)
+def test_locked_or_denied_keychains_say_what_to_do(error: Exception) -> None:
+    tokens = TokenStore(FailingKeyring(error))
+    for call in (
+        lambda: tokens.get(PIPEDRIVE),
+        lambda: tokens.set(PIPEDRIVE, TOKEN),
+        lambda: tokens.delete(PIPEDRIVE),
+    ):
+        with pytest.raises(KeychainLockedError) as caught:
+            call()
+        assert caught.value.message == "The system keychain is locked, or access to it was refused."
+        assert caught.value.hint.startswith("Unlock your keychain")
+        assert isinstance(caught.value, SecretsError)
+
+
+def test_a_missing_secret_service_is_unavailable() -> None:
+    tokens = TokenStore(FailingKeyring(SecretServiceNotAvailableException("no daemon")))
+    with pytest.raises(KeychainUnavailableError):
+        tokens.get(PIPEDRIVE)
+
+
+def test_other_keyring_errors_become_secrets_errors_and_others_propagate() -> None:
+    with pytest.raises(
+        SecretsError, match=r"The system keychain reported an error \(KeyringError\)"
+    ) as caught:
+        TokenStore(FailingKeyring(KeyringError("odd"))).get(PIPEDRIVE)
+    assert caught.value.hint
+    with pytest.raises(ZeroDivisionError):
+        TokenStore(FailingKeyring(ZeroDivisionError())).get(PIPEDRIVE)
+
+
+def test_tokens_never_appear_in_error_text() -> None:
+    leaky = FailingKeyring(KeyringError(f"could not store {TOKEN}"))
+    with pytest.raises(SecretsError) as caught:
+        TokenStore(leaky).set(PIPEDRIVE, TOKEN)
+    assert TOKEN not in str(caught.value)
+    assert TOKEN not in "".join(traceback.format_exception(caught.value))
+
+
+# --- the real Secret Service (scripts/test runs gnome-keyring-daemon in a D-Bus session) ---
+
+
+@pytest.fixture
+def real_keychain() -> Iterator[TokenStore]:
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        pytest.skip("no D-Bus session (scripts/test starts one with gnome-keyring-daemon)")
+    backend = keyring.get_keyring()
+    if not isinstance(backend, SecretService.Keyring):
+        pytest.skip(f"the keyring backend is {type(backend).__name__}, not Secret Service")
+    # a service name of its own, so a developer's real tokens are never touched
+    tokens = TokenStore(service=f"rf-desktop-test-{uuid.uuid4().hex[:8]}")
+    yield tokens
+    for name in (PIPEDRIVE, REFERRAL_FACTORY):
+        tokens.delete(name)
+
+
+@pytest.mark.keychain
+def test_real_keychain_round_trip(real_keychain: TokenStore) -> None:
+    assert real_keychain.backend_description() == "Secret Service (GNOME Keyring or KWallet)"
+    assert real_keychain.get(PIPEDRIVE) is None
+    real_keychain.set(PIPEDRIVE, TOKEN)
+    real_keychain.set(REFERRAL_FACTORY, "rf-" + TOKEN)
+    assert real_keychain.get(PIPEDRIVE) == TOKEN
+    assert real_keychain.source(REFERRAL_FACTORY) == "keychain"
+    real_keychain.set(PIPEDRIVE, "replaced")
+    assert real_keychain.get(PIPEDRIVE) == "replaced"
+    real_keychain.delete(PIPEDRIVE)
+    assert real_keychain.get(PIPEDRIVE) is None
+    assert real_keychain.get(REFERRAL_FACTORY) == "rf-" + TOKEN
+
+
+@pytest.mark.keychain
+def test_real_keychain_is_found_by_discovery(real_keychain: TokenStore) -> None:
+    real_keychain.set(PIPEDRIVE, TOKEN)
+    other = TokenStore(service=real_keychain._service)
+    assert other.get(PIPEDRIVE) == TOKEN
