@@ -25,14 +25,18 @@ PAGE_COST = 10  # GET /api/v2/deals
 MIN_INTERVAL = 20.0
 MAX_PAGES_PER_POLL = 20
 SMALLEST_DAILY_BUDGET = 30_000  # Lite plan, one seat: assumed until Pipedrive tells us the real budget
+# the daily schema refresh (users/me, fields, lead labels, pipelines, stages, users) comes out of the same
+# share, so the whole background cost stays within what the owner allowed
+SCHEMA_TOKENS_PER_DAY = 82
 
 
 def watch_interval(daily_budget: int | None, share: float, cap: int | None = None) -> float:
-    """Seconds between polls so that a day of polling spends at most `share` of the budget (one page each)."""
+    """Seconds between polls so that a day of polling (one page each) plus the daily schema refresh spends
+    at most `share` of the budget."""
     budget = daily_budget or SMALLEST_DAILY_BUDGET
-    allowance = budget * max(share, 0.001)
     if cap is not None:
-        allowance = min(allowance, cap * max(share, 0.001))
+        budget = min(budget, cap)
+    allowance = max(budget * max(share, 0.001) - SCHEMA_TOKENS_PER_DAY, PAGE_COST)
     return max(MIN_INTERVAL, 86_400 * PAGE_COST / allowance)
 
 
