@@ -1,0 +1,67 @@
+"""What the benchmarks share: a sandbox with realistic latency, a store set up for it, a machine line."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from rf_desktop.core.engine import SyncEngine
+from rf_desktop.core.store import Store
+from rf_desktop.sandbox import presets
+from rf_desktop.sandbox.server import SandboxServer
+
+
+def machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}"
+
+
+@contextmanager
+def sandbox(latency_ms: int = 100, plan: str = "growth", seats: int = 1) -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        admin(server, "PUT", "/pd/plan", {"plan": plan, "seats": seats})
+        for api in ("rf", "pd"):
+            admin(server, "PUT", f"/faults/{api}", {"latency_ms": latency_ms})
+        yield server
+
+
+def admin(server: SandboxServer, method: str, path: str, body: Any = None) -> Any:
+    response = httpx.request(method, f"{server.admin_url}{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+@contextmanager
+def configured_store(server: SandboxServer, **changes: Any) -> Iterator[Store]:
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.sqlite3") as store:
+        store.save_settings(presets.demo_settings(server.rf_base_url, server.pd_base_url, server.state, **changes))
+        yield store
+
+
+def engine(store: Store, server: SandboxServer, **kwargs: Any) -> SyncEngine:
+    """An engine with the product's default clients: only the tokens differ from a real install."""
+    tokens = {"referral-factory": server.state.rf.token, "pipedrive": server.state.pd.token}
+    return SyncEngine(store, tokens.get, **kwargs)
+
+
+def sign_up_many(server: SandboxServer, count: int) -> list[dict[str, Any]]:
+    with server.state.lock:
+        return [server.state.rf.sign_up(1, f"Person {n}", f"bench{n}@example.com") for n in range(count)]
+
+
+def usage(server: SandboxServer) -> dict[str, Any]:
+    with server.state.lock:
+        return dict(server.state.pd.limiter.usage())
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
