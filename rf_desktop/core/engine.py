@@ -31,6 +31,7 @@ from rf_desktop.core.events import (
     BudgetChanged,
     Event,
     LogAdded,
+    Progress,
     ReferralChanged,
     StateChanged,
 )
@@ -406,10 +407,11 @@ class SyncEngine:
 
     async def _push_due(self, ctx: SyncContext) -> None:
         seen: set[int] = set()
+        total = ctx.store.count_due(self._now())
         while True:
             due = [r for r in ctx.store.due_for_push(self._now(), limit=200) if r.rf_user_id not in seen]
             if not due:
-                return
+                break
             seen.update(r.rf_user_id for r in due)
             await self._people.refresh(ctx.pd)
             queue: asyncio.Queue[Referral] = asyncio.Queue()
@@ -417,12 +419,17 @@ class SyncEngine:
                 queue.put_nowait(referral)
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(self._workers, len(due))):
-                    group.create_task(self._push_worker(ctx, queue))
+                    group.create_task(self._push_worker(ctx, queue, seen, total))
+        if total > 1:
+            self._emit(Progress("Sending to Pipedrive", total, total))
 
-    async def _push_worker(self, ctx: SyncContext, queue: asyncio.Queue[Referral]) -> None:
+    async def _push_worker(self, ctx: SyncContext, queue: asyncio.Queue[Referral], seen: set[int], total: int) -> None:
         while not queue.empty() and not self._stopping and not self._paused:
             referral = queue.get_nowait()
             await self._push_one(ctx, referral)
+            if total > 1:  # a progress bar for one referral is noise
+                done = min(total, len(seen) - queue.qsize())
+                self._emit(Progress("Sending to Pipedrive", done, total))
 
     async def _push_one(self, ctx: SyncContext, referral: Referral) -> None:
         if not referral.email:

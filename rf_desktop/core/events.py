@@ -60,4 +60,13 @@ class ReferralFailed:
     reason: str
 
 
-Event = ReferralChanged | LogAdded | StateChanged | BudgetChanged | ReferralQualified | ReferralFailed
+@dataclass(frozen=True)
+class Progress:
+    """Long work under way (a backfill): `done` of `total` referrals sent; done == total when finished."""
+
+    what: str
+    done: int
+    total: int
+
+
+Event = ReferralChanged | LogAdded | StateChanged | BudgetChanged | ReferralQualified | ReferralFailed | Progress

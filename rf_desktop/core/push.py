@@ -135,7 +135,8 @@ async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: P
     referral = await ensure_person(ctx, referral, locks, index)
     referral = await ensure_item(ctx, referral)
     rule = ctx.settings.qualification
-    if rules.needs_watch(rule):
+    # only a Person Invited can be qualified in Referral Factory; a Person Referring is just sent
+    if rules.needs_watch(rule) and referral.user_type != "person_referring":
         reason = rules.describe(rule, ctx.schema)
         return ctx.update(
             referral, status=WAITING, status_reason=reason, attempts=0, next_attempt_at=None, permanent=0

@@ -459,6 +459,18 @@ class Store:
         )
         return [_referral(row) for row in rows]
 
+    def count_due(self, now: datetime) -> int:
+        """How many referrals `due_for_push` would return without a limit (for progress)."""
+        rows = self._rows(
+            """
+            SELECT COUNT(*) AS n FROM referrals
+            WHERE (status IN ('pending', 'sending') OR (status = 'failed' AND permanent = 0))
+              AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+            """,
+            [to_iso(now)],
+        )
+        return int(rows[0]["n"])
+
     def next_retry_at(self) -> datetime | None:
         """When the earliest scheduled retry is due (None when nothing waits for a retry)."""
         rows = self._rows(
