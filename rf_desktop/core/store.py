@@ -150,9 +150,11 @@ _BOOL_COLUMNS = frozenset({"permanent", "is_test"})
 _TEXT_COLUMNS = frozenset({"campaign_name", "first_name", "email", "code", "url", "source", "signed_up_at"})
 _SPECIAL_COLUMNS = (*_TIME_COLUMNS, *_BOOL_COLUMNS, *_TEXT_COLUMNS, "status", "intent")
 _UPDATABLE = frozenset(f.name for f in fields(Referral)) - {"rf_user_id", "recorded_at", "updated_at"}
+# every column the Invited users table shows can sort it; unindexed ones are a top-N scan with LIMIT,
+# tens of milliseconds at 100,000 rows
 _ORDERABLE = frozenset(
     {"recorded_at", "updated_at", "rf_user_id", "first_name", "email", "code", "status", "campaign_name",
-     "signed_up_at", "qualified_at"}
+     "signed_up_at", "qualified_at", "referrer_first_name", "person_id", "lead_id", "deal_id"}
 )  # fmt: skip
 
 
