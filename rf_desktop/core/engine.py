@@ -216,6 +216,9 @@ class SyncEngine:
         self._stopping = False
         try:
             while not self._stopping:
+                # cleared before the work, not before the wait: a pause or "sync now" pressed during a
+                # cycle must end the wait that follows it
+                self._wake.clear()
                 if self._paused:
                     self.next_poll_at = None
                     self._set_state(PAUSED, "Paused. Press Resume to continue syncing.")
@@ -254,7 +257,6 @@ class SyncEngine:
         return None if due is None else max(0.0, (due - self._now()).total_seconds())
 
     async def _wait(self, delay: float | None) -> None:
-        self._wake.clear()
         if self._stopping:
             return
         if delay is None:

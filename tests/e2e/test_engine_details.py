@@ -80,3 +80,26 @@ def test_pause_stops_work_and_resume_continues(sandbox: SandboxServer, store: St
         assert len(leads(sandbox)) == 1
 
     asyncio.run(scenario())
+
+
+def test_a_pause_pressed_during_a_cycle_takes_effect_at_once(sandbox: SandboxServer, store: Store) -> None:
+    store.save_settings(sandbox_settings(sandbox))
+    admin(sandbox, "PUT", "/faults/rf", {"latency_ms": 300})  # make the cycle long enough to press Pause in
+
+    async def scenario() -> None:
+        engine = make_engine(store, sandbox)
+        states: list[str] = []
+        engine.subscribe(lambda e: states.append(e.state) if isinstance(e, StateChanged) else None)
+        task = asyncio.create_task(engine.run())
+        while "running" not in states:
+            await asyncio.sleep(0.01)
+        engine.pause()  # mid-cycle; the poll interval is 10 s
+        for _ in range(100):
+            if states[-1] == "paused":
+                break
+            await asyncio.sleep(0.05)
+        assert states[-1] == "paused", states
+        engine.stop()
+        await task
+
+    asyncio.run(scenario())
