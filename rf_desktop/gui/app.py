@@ -1,0 +1,363 @@
+"""Starting and stopping the desktop app.
+
+`run_gui` builds the QApplication, runs `main()` on a qasync loop (the sync engine shares it), and
+returns when the owner quits. `main()` waits for a quit request and, in `finally`, stops the engine
+(which closes its HTTP clients), the demo sandbox and the store, so quitting never abandons a write
+halfway. An unexpected error is logged and shown in a dialog instead of ending the app.
+
+The demo (`--demo`, or "Try the demo" on the first run) starts the built-in sandbox with its simulated
+sign-ups and sales team, in a separate database, with settings pointing at it and the sandbox's tokens
+held in memory only (never written to the keychain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import logging.handlers
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from rf_desktop import APP_NAME, __version__
+from rf_desktop.core.config import (
+    MIN_POLL_SECONDS,
+    FieldMap,
+    PipedriveSettings,
+    QualificationRule,
+    ReferralFactorySettings,
+    Settings,
+    SyncSettings,
+)
+from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
+from rf_desktop.core.instance_lock import AlreadySyncingError
+from rf_desktop.core.schema import FieldDef
+from rf_desktop.core.store import Store, StoreError
+from rf_desktop.gui import icons, theme
+from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.first_run import CONFIGURED, DEMO, FirstRunDialog
+from rf_desktop.gui.main_window import MainWindow
+from rf_desktop.gui.tasks import run_dialog
+from rf_desktop.paths import data_dir, default_db_path, demo_db_path
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "rf-desktop.log"
+DEMO_CODE_FIELD = "Referral Code"
+
+
+# --- the application object -------------------------------------------------------------------------------
+
+class MainThreadGarbageCollector(QObject):
+    """Python's cyclic garbage collector runs in whichever thread happens to allocate; if that is an
+    executor thread (the CSV export, a keychain call), Qt objects in the garbage are destroyed there, which
+    Qt forbids ("Timers cannot be stopped from another thread") and which can crash. So automatic
+    collection is switched off and done here, on the GUI thread, as often as Python would have."""
+
+    def __init__(self, interval_ms: int = 500, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thresholds = gc.get_threshold()
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.check)
+        self._timer.start()
+
+    def check(self) -> None:
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if counts[generation] > self._thresholds[generation]:
+                gc.collect(generation)
+                return
+
+    def stop(self) -> None:
+        self._timer.stop()
+        gc.enable()
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        # fractional scale factors (125 %, 150 %) as the OS asks, instead of rounding to 100 % or 200 %
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName("rf-desktop")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_NAME)
+    app.setQuitOnLastWindowClosed(False)  # quitting goes through main(), which stops the sync first
+    theme.follow_system(app)
+    app.setWindowIcon(icons.app_icon())
+    return app
+
+
+def setup_logging() -> Path:
+    """Warnings to the terminal, everything from INFO to a rotating file in the data directory."""
+    path = data_dir() / LOG_FILE
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    root.addHandler(console)
+    return path
+
+
+# --- unexpected errors: logged and shown, never fatal -----------------------------------------------------
+
+
+class ErrorReporter:
+    """Shows one dialog at a time; errors arriving while it is open are counted into it."""
+
+    def __init__(self, log_path: Path | None = None) -> None:
+        self.log_path = log_path
+        self.box: QMessageBox | None = None
+        self.count = 0
+
+    def excepthook(
+        self, kind: type[BaseException], error: BaseException, tb: TracebackType | None
+    ) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, error, tb)
+            return
+        log.error("unexpected error", exc_info=(kind, error, tb))
+        self.show(error, "".join(traceback.format_exception(kind, error, tb)))
+
+    def loop_exception(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if isinstance(error, BaseException):
+            self.excepthook(type(error), error, error.__traceback__)
+        else:
+            log.error("unexpected error: %s", context.get("message", context))
+
+    def show(self, error: BaseException, details: str) -> None:
+        self.count += 1
+        if self.box is not None and self.box.isVisible():
+            self.box.setText(f"{self.count} unexpected errors happened. The last one: {error}")
+            return
+        self.count = 1
+        where = f"\n\nDetails are in {self.log_path}." if self.log_path else ""
+        self.box = QMessageBox(QMessageBox.Icon.Critical, "rf-desktop: something went wrong", "")
+        self.box.setText(f"Something unexpected happened: {error}")
+        self.box.setInformativeText(
+            "rf-desktop keeps running and your referrals are safe: everything is recorded before it is "
+            f"sent.{where}"
+        )
+        self.box.setDetailedText(details)
+        self.box.setWindowModality(Qt.WindowModality.NonModal)
+        self.box.open()
+
+
+# --- dialogs inside coroutines ----------------------------------------------------------------------------
+
+
+async def first_run(controller: AppController) -> str:
+    """Nothing is set up yet: the guided set-up, whose first page also offers the demo. Returns its
+    outcome: CONFIGURED (saved, syncing), DEMO or CANCELLED."""
+    dialog = FirstRunDialog(controller)
+    dialog.setWindowIcon(icons.app_icon())
+    await run_dialog(dialog)
+    outcome: str = dialog.outcome
+    await controller.settle_tasks()  # its pieces may still be reading the keychain
+    dialog.deleteLater()
+    return outcome
+
+
+# --- the demo ---------------------------------------------------------------------------------------------
+
+
+def start_demo_sandbox() -> Any:
+    """The sandbox with its simulated sign-ups and sales team running (blocks until it listens)."""
+    from rf_desktop.sandbox.server import SandboxServer
+
+    server = SandboxServer()
+    server.state.demo_enabled = True
+    return server.start()
+
+
+def fresh_demo_database(db_path: Path | None) -> Path:
+    """The demo's database. The default one starts afresh each time, as the simulation does."""
+    if db_path is not None:
+        return db_path
+    path = demo_db_path()
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    return path
+
+
+def sandbox_settings(
+    rf_base_url: str, pd_base_url: str, campaign_ids: list[int], code_field: FieldDef
+) -> Settings:
+    """Leads for every given campaign (history included), qualified when converted to a deal, the Referral
+    Code mapped to `code_field`; polling as often as allowed."""
+    return Settings(
+        referral_factory=ReferralFactorySettings(
+            base_url=rf_base_url, campaign_ids=campaign_ids, backfill="all"
+        ),
+        pipedrive=PipedriveSettings(base_url=pd_base_url),
+        mode="lead",
+        mappings=[*Settings().mappings, FieldMap("code", f"item:{code_field.code}", code_field.name)],
+        qualification=QualificationRule("lead_converted"),
+        sync=SyncSettings(poll_seconds=MIN_POLL_SECONDS),
+    )
+
+
+async def configure_demo(controller: AppController, server: Any) -> Settings:
+    """The demo's settings, with the sandbox's tokens for this session only."""
+    controller.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
+    return await point_at_sandbox(controller, server)
+
+
+async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
+    """Settings pointing at the sandbox (see `sandbox_settings`), with every launched campaign and the
+    sandbox's own "Referral Code" field, read through the controller (its tokens must be set)."""
+    base = controller.settings()
+    base.referral_factory = ReferralFactorySettings(base_url=server.rf_base_url, backfill="all")
+    base.pipedrive = PipedriveSettings(base_url=server.pd_base_url)
+    # the checks below read the base URLs from the stored settings; the rest is not complete yet
+    controller.store.save_settings(base)
+    check = await controller.check_referral_factory()
+    launched = [int(c["id"]) for c in check.campaigns if c.get("status", "launched") == "launched"]
+    schema = await controller.refresh_schema()
+    code_field = next(f for f in schema.deal_fields if f.name == DEMO_CODE_FIELD)
+    settings = sandbox_settings(server.rf_base_url, server.pd_base_url, launched or [1], code_field)
+    errors = [i for i in controller.save_settings(settings) if i.severity == "error"]
+    if errors:
+        raise RuntimeError(f"The sandbox settings are not valid: {errors[0].path}: {errors[0].message}")
+    return settings
+
+
+# --- one run of the app ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    controller: AppController
+    window: MainWindow
+
+    async def close(self) -> None:
+        """Stop the sync cleanly, then close the window for good."""
+        await self.controller.shutdown()
+        self.window.close_for_quit()
+
+
+async def tell(icon: QMessageBox.Icon, title: str, text: str) -> None:
+    await run_dialog(QMessageBox(icon, title, text))
+
+
+async def open_store(path: Path) -> Store | None:
+    try:
+        return Store(path)
+    except StoreError as error:
+        await tell(QMessageBox.Icon.Critical, "rf-desktop cannot open its database", str(error))
+        return None
+
+
+async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppController, bool] | int:
+    """The controller over the right database (running the set-up on a first run) and whether the set-up
+    just ran; or an exit status."""
+    if not demo:
+        store = await open_store(db_path or default_db_path())
+        if store is None:
+            return 1
+        controller = AppController(store)
+        await controller.load_tokens()
+        if controller.has_accounts():
+            return controller, False
+        outcome = await first_run(controller)
+        if outcome == CONFIGURED:
+            return controller, True
+        await controller.shutdown()
+        if outcome != DEMO:
+            return 0
+        db_path = None
+    sandbox = await asyncio.get_running_loop().run_in_executor(None, start_demo_sandbox)
+    store = await open_store(fresh_demo_database(db_path))
+    if store is None:
+        sandbox.stop()
+        return 1
+    controller = AppController(store, demo=True, sandbox=sandbox)
+    try:
+        await configure_demo(controller, sandbox)
+    except Exception as error:
+        log.exception("the demo could not start")
+        await controller.shutdown()
+        await tell(QMessageBox.Icon.Critical, "The demo could not start", str(error))
+        return 1
+    return controller, False
+
+
+async def open_session(
+    demo: bool, db_path: Path | None, ui_settings: QSettings | None = None
+) -> Session | int:
+    """Open the store, start the sync and show the window; or the exit status when that cannot be."""
+    opened = await open_controller(demo, db_path)
+    if isinstance(opened, int):
+        return opened
+    controller, first_launch = opened
+    try:
+        controller.start_engine()
+    except AlreadySyncingError as error:
+        await controller.shutdown()
+        await tell(QMessageBox.Icon.Warning, "rf-desktop is already running", str(error))
+        return 1
+    window = MainWindow(controller, ui_settings)
+    if controller.demo or first_launch:
+        window.show_page_named("Invited users")  # where the referrals arrive
+    window.show()
+    return Session(controller, window)
+
+
+async def main(
+    app: QApplication, demo: bool, db_path: Path | None, ui_settings: QSettings | None = None
+) -> int:
+    """Run one session of the app until the owner quits (or the desktop session ends); the exit status."""
+    quit_requested = asyncio.Event()
+    app.aboutToQuit.connect(quit_requested.set)
+    try:
+        session = await open_session(demo, db_path, ui_settings)
+        if isinstance(session, int):
+            return session
+        try:
+            session.window.quitRequested.connect(quit_requested.set)
+            await quit_requested.wait()
+            return 0
+        finally:
+            await session.close()
+    finally:
+        app.aboutToQuit.disconnect(quit_requested.set)
+
+
+def run_gui(demo: bool, db_path: Path | None) -> int:
+    """`rf-desktop` and `rf-desktop --demo`: run the window until the owner quits; the exit status."""
+    import qasync  # only now: PySide6 is loaded, so qasync binds to it and not to another Qt binding
+
+    log_path = setup_logging()
+    app = create_application()
+    collector = MainThreadGarbageCollector(parent=app)
+    reporter = ErrorReporter(log_path)
+    sys.excepthook = reporter.excepthook
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        runner.get_loop().set_exception_handler(reporter.loop_exception)
+        try:
+            return runner.run(main(app, demo, db_path))
+        except RuntimeError as error:
+            # Qt's loop was ended from outside (the desktop session closing); Runner's exit cancels
+            # main(), whose `finally` still stops the sync
+            log.info("the event loop ended early: %s", error)
+            return 0
+        finally:
+            collector.stop()

@@ -1,0 +1,306 @@
+"""The main window: navigation on the left, the page on the right, actions above, the sync state below.
+
+Closing the window while a tray icon is available keeps rf-desktop syncing in the tray (the first time,
+a notification says so); Quit, from the menu or the tray, stops the sync cleanly. The window's size,
+position and page are remembered between launches.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
+
+from rf_desktop import __version__
+from rf_desktop.gui import icons
+from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.pages import create_pages
+from rf_desktop.gui.tray import Tray
+from rf_desktop.gui.widgets.sync_status import SyncStatusBar
+
+WIZARD_MODULE = "rf_desktop.gui.wizard"
+DEFAULT_SIZE = QSize(1280, 760)
+NAV_WIDTH = 170
+GEOMETRY_KEY = "window/geometry"
+PAGE_KEY = "window/page"
+TRAY_HINT_KEY = "tray/hint_shown"
+
+
+class MainWindow(QMainWindow):
+    """`quitRequested` asks the app to stop the sync and quit (it does the clean stop, then closes us)."""
+
+    quitRequested = Signal()
+
+    def __init__(
+        self, controller: AppController, ui_settings: QSettings | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.ui_settings = ui_settings if ui_settings is not None else QSettings()
+        self.quitting = False
+        self._built = False
+        self.wizard: QWidget | None = None
+        title = "rf-desktop (demo)" if controller.demo else "rf-desktop"
+        self.setWindowTitle(title)
+        self.setWindowIcon(icons.app_icon())
+
+        self.pages = create_pages(controller)
+        self.nav = QListWidget()
+        self.nav.setAccessibleName("Pages")
+        self.nav.setFixedWidth(NAV_WIDTH)
+        self.nav.setIconSize(QSize(20, 20))
+        self.nav.setSpacing(2)
+        self.nav.setFrameShape(QListWidget.Shape.NoFrame)
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            self.nav.addItem(QListWidgetItem(str(getattr(page, "title", ""))))
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self._create_actions()
+        self._create_menus()
+        self.status = SyncStatusBar(controller)
+        self.setStatusBar(self.status)
+        tray_menu = [self.show_action, None, self.pause_action, self.sync_action, self.test_action, None]
+        self.tray = Tray(controller, [*tray_menu, self.quit_action], parent=self)
+        self.tray.fallbackMessage.connect(self.status.show_notice)
+        self.tray.showWindowRequested.connect(self.bring_to_front)
+        self.tray.show()
+
+        controller.stateChanged.connect(lambda *_: self._update_sync_actions())
+        self._apply_icons()
+        self._update_sync_actions()
+        self._restore()
+        self._built = True
+
+    # --- actions and menus ----------------------------------------------------------------------------
+
+    def _action(self, text: str, shortcut: QKeySequence | str | None = None, slot: object = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if callable(slot):
+            action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _create_actions(self) -> None:
+        self.pause_action = self._action("&Pause syncing", "Ctrl+P", self.toggle_pause)
+        self.sync_action = self._action("&Sync now", None, self.controller.sync_now)
+        self.sync_action.setShortcuts([QKeySequence("F5"), QKeySequence("Ctrl+R")])
+        self.test_action = self._action("Send &test referral…", "Ctrl+T", self.open_test_wizard)
+        if importlib.util.find_spec(WIZARD_MODULE) is None:
+            self.test_action.setEnabled(False)
+            self.test_action.setToolTip("Not available in this build")
+        self.export_action = self._action("&Export log…", "Ctrl+E", self.export_log)
+        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.request_quit)
+        self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
+        self.find_action = self._action("&Find", QKeySequence.StandardKey.Find, self.focus_search)
+        self.show_action = QAction("Show window", self)
+        self.show_action.triggered.connect(self.bring_to_front)
+        self.about_action = self._action("&About rf-desktop", None, self.show_about)
+        self.page_actions: list[QAction] = []
+        for number, page in enumerate(self.pages):
+            title = str(getattr(page, "title", ""))
+            action = self._action(title, f"Ctrl+{number + 1}", lambda _c=False, n=number: self.show_page(n))
+            self.page_actions.append(action)
+
+        toolbar = QToolBar("Sync")
+        toolbar.setObjectName("syncToolbar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(QSize(18, 18))
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.pause_action, self.sync_action, self.test_action, self.export_action):
+            toolbar.addAction(action)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    def _create_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.test_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        sync_menu = bar.addMenu("&Sync")
+        sync_menu.addAction(self.pause_action)
+        sync_menu.addAction(self.sync_action)
+        view_menu = bar.addMenu("&View")
+        for action in self.page_actions:
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.find_action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+    def _apply_icons(self) -> None:
+        """Icons follow the palette's text colour, so they are re-made when light/dark switches."""
+        for position, page in enumerate(self.pages):
+            icon = icons.icon(str(getattr(page, "icon_name", "")))
+            self.nav.item(position).setIcon(icon)
+            self.page_actions[position].setIcon(icon)
+        self.sync_action.setIcon(icons.icon("sync"))
+        self.test_action.setIcon(icons.icon("send"))
+        self.export_action.setIcon(icons.icon("export"))
+        self.quit_action.setIcon(icons.icon("quit"))
+        self.about_action.setIcon(icons.icon("about"))
+        self.show_action.setIcon(icons.icon("show-window"))
+        self.find_action.setIcon(icons.icon("search"))
+        self._update_sync_actions()
+        for page in self.pages:
+            refresh = getattr(page, "refresh_icons", None)
+            if callable(refresh):
+                refresh()
+
+    def _update_sync_actions(self) -> None:
+        has_engine = self.controller.engine is not None
+        paused = self.controller.paused
+        self.pause_action.setText("&Resume syncing" if paused else "&Pause syncing")
+        self.pause_action.setIcon(icons.icon("resume" if paused else "pause"))
+        self.pause_action.setEnabled(has_engine)
+        self.sync_action.setEnabled(has_engine and not paused)
+
+    # --- what the actions do --------------------------------------------------------------------------
+
+    def current_page(self) -> QWidget:
+        return self.pages[self.stack.currentIndex()]
+
+    def show_page(self, number: int) -> None:
+        if 0 <= number < len(self.pages):
+            self.nav.setCurrentRow(number)
+
+    def page_named(self, title: str) -> QWidget | None:
+        return next((p for p in self.pages if getattr(p, "title", None) == title), None)
+
+    def show_page_named(self, title: str) -> None:
+        page = self.page_named(title)
+        if page is not None:
+            self.show_page(self.pages.index(page))
+
+    def focus_search(self) -> None:
+        focus = getattr(self.current_page(), "focus_search", None)
+        if callable(focus):
+            focus()
+
+    def toggle_pause(self) -> None:
+        if self.controller.paused:
+            self.controller.resume()
+        else:
+            self.controller.pause()
+        self._update_sync_actions()
+
+    def export_log(self) -> None:
+        log_page = self.page_named("Sync log")
+        if log_page is None:
+            return
+        self.show_page_named("Sync log")
+        export = getattr(log_page, "export", None)
+        if callable(export):
+            export()
+
+    def open_test_wizard(self) -> None:
+        """"Send test referral…": one wizard at a time; its "fix this" links open the settings pages."""
+        if importlib.util.find_spec(WIZARD_MODULE) is None:
+            return
+        if self.wizard is None or not self.wizard.isVisible():
+            wizard_class = importlib.import_module(WIZARD_MODULE).TestReferralWizard
+            self.wizard = wizard_class(self.controller, ui_settings=self.ui_settings)
+            self.wizard.openSettingsPage.connect(self._open_settings_page)
+            self.wizard.setWindowIcon(icons.icon("send"))
+            self.wizard.show()
+        self.wizard.raise_()
+        self.wizard.activateWindow()
+
+    def _open_settings_page(self, title: str) -> None:
+        self.bring_to_front()
+        self.show_page_named(title)
+
+    def show_about(self) -> None:
+        demo = ""
+        if self.controller.demo:
+            demo = "<p><b>Demo mode:</b> everything here happens in the built-in sandbox.</p>"
+        QMessageBox.about(
+            self,
+            "About rf-desktop",
+            f"<h3>rf-desktop {__version__}</h3>"
+            "<p>Sends people invited through your Referral Factory campaign to Pipedrive as a person with a "
+            "lead or deal, and qualifies the referral in Referral Factory when it converts.</p>"
+            f"{demo}"
+            "<p>Your API tokens stay in your system's keychain.</p>",
+        )
+
+    def bring_to_front(self) -> None:
+        self.show()
+        self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.raise_()
+        self.activateWindow()
+
+    def request_quit(self) -> None:
+        self.quitRequested.emit()
+
+    # --- closing --------------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._save()
+        if self.quitting:
+            self.tray.hide()
+            event.accept()
+            return
+        event.ignore()
+        if self.tray.available and self.controller.state != "not_configured":
+            self.hide()
+            if not self.ui_settings.value(TRAY_HINT_KEY, False, type=bool):
+                self.tray.notify(
+                    "rf-desktop keeps syncing",
+                    "It runs in the tray, so new referrals still reach Pipedrive. "
+                    "Choose Quit in its menu to stop.",
+                )
+                self.ui_settings.setValue(TRAY_HINT_KEY, True)
+        else:
+            self.request_quit()
+
+    def close_for_quit(self) -> None:
+        """The app has stopped the sync: close for good."""
+        self.quitting = True
+        if self.wizard is not None:
+            self.wizard.close()
+        self.close()
+
+    # --- remembered between launches ------------------------------------------------------------------
+
+    def _save(self) -> None:
+        self.ui_settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.ui_settings.setValue(PAGE_KEY, self.stack.currentIndex())
+        self.ui_settings.sync()
+
+    def _restore(self) -> None:
+        geometry = self.ui_settings.value(GEOMETRY_KEY)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(DEFAULT_SIZE)
+        page = self.ui_settings.value(PAGE_KEY, 0, type=int)
+        self.show_page(page if isinstance(page, int) and 0 <= page < len(self.pages) else 0)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange and self._built:
+            self._apply_icons()
+        super().changeEvent(event)
+

@@ -1,0 +1,323 @@
+"""Invited users: every referral rf-desktop tracks, where it is in Pipedrive, and what happened to it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rf_desktop.core.store import FAILED, SKIPPED, Referral
+from rf_desktop.gui import icons
+from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.models.formatting import long_time, status_label
+from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE, ReferralTableModel
+from rf_desktop.gui.widgets.search_box import SearchBox
+
+STATUS_FILTERS: tuple[tuple[str, str | None], ...] = (
+    ("All", None),
+    ("Pending", "pending"),
+    ("Sent", "sent"),
+    ("Waiting", "waiting"),
+    ("Qualified", "qualified"),
+    ("Failed", "failed"),
+    ("Skipped", "skipped"),
+)
+RETRYABLE = frozenset({FAILED, SKIPPED})
+RECORD_KINDS = (("person", "Person"), ("lead", "Lead"), ("deal", "Deal"))
+COLUMN_WIDTHS = {
+    "name": 110, "email": 215, "referrer": 90, "campaign": 175, "signed_up": 85,
+    "person": 60, "lead": 80, "deal": 55, "status": 100, "updated": 100,
+}  # fmt: skip
+COUNTS_REFRESH_MS = 300
+
+
+def copy_line(referral: Referral) -> str:
+    """One referral as a tab-separated line: full ids and times, ready to paste into a spreadsheet."""
+    values = (
+        referral.first_name,
+        referral.email,
+        referral.referrer_first_name or referral.referrer_email or "",
+        referral.campaign_name,
+        long_time(referral.signed_up_at),
+        referral.person_id,
+        referral.lead_id,
+        referral.deal_id,
+        status_label(referral.status) + (f": {referral.status_reason}" if referral.status_reason else ""),
+        long_time(referral.updated_at),
+    )
+    return "\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ") for v in values)
+
+
+class InvitedUsersPage(QWidget):
+    title = "Invited users"
+    icon_name = "invited-users"
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.model = ReferralTableModel(controller.store, parent=self)
+
+        self.search = SearchBox("Search name, email, code or campaign")
+        self.search.setMinimumWidth(160)
+        self.status_filter = QComboBox()
+        self.status_filter.setAccessibleName("Status filter")
+        self.status_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        for label, status in STATUS_FILTERS:
+            self.status_filter.addItem(label, status)
+
+        self.retry_button = QPushButton(icons.icon("retry"), "Retry")
+        self.retry_button.setToolTip("Try the selected failed or skipped referrals again")
+        self.copy_button = QPushButton(icons.icon("copy"), "Copy")
+        self.copy_button.setToolTip("Copy the selected rows, tab-separated (Ctrl+C)")
+        self.open_button = QToolButton()
+        self.open_button.setText("Open in Pipedrive")
+        self.open_button.setIcon(icons.icon("open-external"))
+        self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.open_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.open_menu = QMenu(self.open_button)
+        self.open_actions: dict[str, QAction] = {}
+        for kind, label in RECORD_KINDS:
+            action = self.open_menu.addAction(f"Open {label.lower()}")
+            action.triggered.connect(lambda _checked=False, k=kind: self.open_current(k))
+            self.open_actions[kind] = action
+        self.open_button.setMenu(self.open_menu)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.search, 1)
+        bar.addWidget(QLabel("Status:"))
+        bar.addWidget(self.status_filter)
+        bar.addStretch(0)
+        bar.addWidget(self.retry_button)
+        bar.addWidget(self.copy_button)
+        bar.addWidget(self.open_button)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Invited users")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setMouseTracking(True)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.verticalHeader().hide()
+        # fixed row heights keep a 100,000-row table from measuring every row
+        rows = self.table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for key, width in COLUMN_WIDTHS.items():
+            self.table.setColumnWidth(COLUMN_INDEX[key], width)
+        header.setSortIndicator(self.model.sort_column, Qt.SortOrder.DescendingOrder)
+        self.table.setSortingEnabled(True)
+
+        self.empty = QLabel(self.table.viewport())
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setEnabled(False)  # the palette's disabled text: present but quiet
+        self.table.viewport().installEventFilter(self)
+
+        column = QVBoxLayout(self)
+        column.addLayout(bar)
+        column.addWidget(self.table, 1)
+
+        self.copy_action = QAction("Copy row", self)
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.copy_action.triggered.connect(self.copy_selection)
+        self.table.addAction(self.copy_action)
+        self.retry_action = QAction(icons.icon("retry"), "Retry", self)
+        self.retry_action.triggered.connect(self.retry_selection)
+
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(COUNTS_REFRESH_MS)
+        self._counts_timer.timeout.connect(self.refresh_counts)
+
+        self.search.searchChanged.connect(lambda text: self.model.set_filter(text=text))
+        self.status_filter.currentIndexChanged.connect(self._on_status_filter)
+        self.retry_button.clicked.connect(self.retry_selection)
+        self.copy_button.clicked.connect(self.copy_selection)
+        self.table.clicked.connect(self._on_clicked)
+        self.table.doubleClicked.connect(self._on_double_clicked)
+        self.table.entered.connect(self._on_hover)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.model.modelReset.connect(self._after_rows_changed)
+        self.model.rowsInserted.connect(self._after_rows_changed)
+        self.model.rowsRemoved.connect(self._after_rows_changed)
+        self.model.dataChanged.connect(lambda *_: self._update_actions())
+        controller.referralChanged.connect(self._on_referral_changed)
+        controller.closing.connect(self._on_closing)
+
+        self.refresh_counts()
+        self._after_rows_changed()
+
+    # --- page protocol --------------------------------------------------------------------------------
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def refresh_icons(self) -> None:
+        """The palette changed (light/dark): icons follow its text colour."""
+        self.search.refresh_icons()
+        self.retry_button.setIcon(icons.icon("retry"))
+        self.retry_action.setIcon(icons.icon("retry"))
+        self.copy_button.setIcon(icons.icon("copy"))
+        self.open_button.setIcon(icons.icon("open-external"))
+
+    # --- actions ----------------------------------------------------------------------------------------
+
+    def selected_referrals(self) -> list[Referral]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        found = (self.model.referral_at(row) for row in rows)
+        return [r for r in found if r is not None]
+
+    def current_referral(self) -> Referral | None:
+        index = self.table.currentIndex()
+        return self.model.referral_at(index.row()) if index.isValid() else None
+
+    def retry_selection(self) -> int:
+        """Ask the engine to retry the selected failed/skipped referrals; returns how many."""
+        retried = 0
+        for referral in self.selected_referrals():
+            if referral.status in RETRYABLE:
+                self.controller.retry(referral.rf_user_id)
+                retried += 1
+        return retried
+
+    def copy_selection(self) -> str:
+        text = "\n".join(copy_line(r) for r in self.selected_referrals())
+        if text:
+            QGuiApplication.clipboard().setText(text)
+        return text
+
+    def open_current(self, kind: str) -> bool:
+        referral = self.current_referral()
+        record = getattr(referral, f"{kind}_id", None) if referral is not None else None
+        if record in (None, ""):
+            return False
+        return self.controller.open_in_pipedrive(kind, record)
+
+    def refresh_counts(self) -> None:
+        if self.controller.closed:
+            return
+        counts = self.controller.counts()
+        total = sum(counts.values())
+        for position, (label, status) in enumerate(STATUS_FILTERS):
+            count = total if status is None else counts.get(status, 0)
+            self.status_filter.setItemText(position, f"{label} ({count:,})")
+
+    # --- reactions ----------------------------------------------------------------------------------------
+
+    def _on_status_filter(self, position: int) -> None:
+        self.model.set_filter(status=self.status_filter.itemData(position))
+
+    def _on_referral_changed(self, rf_user_id: int) -> None:
+        self.model.note_changed(rf_user_id)
+        if not self._counts_timer.isActive() and not self.controller.closed:
+            self._counts_timer.start()
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        link = index.data(LINK_ROLE)
+        if link is not None:
+            self.controller.open_in_pipedrive(*link)
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        if index.data(LINK_ROLE) is not None:
+            return  # the click already opened it
+        referral = self.model.referral_at(index.row())
+        if referral is None:
+            return
+        for kind in ("deal", "lead", "person"):
+            record = getattr(referral, f"{kind}_id")
+            if record not in (None, ""):
+                self.controller.open_in_pipedrive(kind, record)
+                return
+
+    def _on_hover(self, index: QModelIndex) -> None:
+        linked = index.isValid() and index.data(LINK_ROLE) is not None
+        self.table.viewport().setCursor(
+            Qt.CursorShape.PointingHandCursor if linked else Qt.CursorShape.ArrowCursor
+        )
+
+    def context_menu_at(self, position: QPoint) -> QMenu | None:
+        """The row's menu (Retry, Copy row, Open person/lead/deal), the row under `position` selected."""
+        index = self.table.indexAt(position)
+        if not index.isValid():
+            return None
+        if not self.table.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            self.table.selectRow(index.row())
+        self.table.setCurrentIndex(index)
+        self._update_actions()
+        menu = QMenu(self)
+        menu.addAction(self.retry_action)
+        menu.addAction(self.copy_action)
+        menu.addSeparator()
+        for kind, _label in RECORD_KINDS:
+            menu.addAction(self.open_actions[kind])
+        return menu
+
+    def _context_menu(self, position: QPoint) -> None:
+        menu = self.context_menu_at(position)
+        if menu is not None:
+            menu.exec(self.table.viewport().mapToGlobal(position))
+            menu.deleteLater()
+
+    def _update_actions(self) -> None:
+        selected = self.selected_referrals()
+        can_retry = any(r.status in RETRYABLE for r in selected)
+        self.retry_button.setEnabled(can_retry)
+        self.retry_action.setEnabled(can_retry)
+        self.copy_button.setEnabled(bool(selected))
+        self.copy_action.setEnabled(bool(selected))
+        current = self.current_referral()
+        any_link = False
+        for kind, _label in RECORD_KINDS:
+            present = current is not None and getattr(current, f"{kind}_id") not in (None, "")
+            self.open_actions[kind].setEnabled(present)
+            any_link = any_link or present
+        self.open_button.setEnabled(any_link)
+
+    def _after_rows_changed(self) -> None:
+        empty = self.model.rowCount() == 0
+        if empty:
+            filtered = self.model.text_filter or self.model.status_filter is not None
+            self.empty.setText(
+                "No referrals match the search and filter."
+                if filtered
+                else "No referrals yet.\n"
+                "People invited through your referral links appear here as they sign up."
+            )
+            self._place_empty_label()
+        self.empty.setVisible(empty)
+        self._update_actions()
+
+    def _place_empty_label(self) -> None:
+        area = self.table.viewport().rect().adjusted(24, 24, -24, -24)
+        self.empty.setGeometry(area)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._place_empty_label()
+        return super().eventFilter(watched, event)
+
+    def _on_closing(self) -> None:
+        self.model.close()
+        self._counts_timer.stop()

@@ -1,0 +1,161 @@
+"""The status bar: what the sync is doing, when it looks next, today's Pipedrive tokens, and the counts.
+
+The wording lives here (`state_label`, `budget_text`, `counts_text`, `next_check_text`) so the tray says
+exactly what the status bar says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from rf_desktop.core.events import BudgetChanged
+from rf_desktop.gui import theme
+from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.widgets.status_pill import StatusPill
+
+STATE_LABELS = {
+    "idle": "Running",
+    "running": "Syncing…",
+    "paused": "Paused",
+    "error": "Error",
+    "auth_error": "Token rejected",
+    "budget_exhausted": "Budget used up",
+    "not_configured": "Not set up",
+    "stopped": "Stopped",
+}
+COUNTED = ("sent", "waiting", "qualified", "failed")
+# How often the status bar re-reads the counts while referrals keep changing.
+COUNTS_REFRESH_MS = 500
+NOTICE_MS = 10_000
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state.replace("_", " ").capitalize())
+
+
+def budget_text(budget: BudgetChanged | None) -> str:
+    """"Pipedrive tokens today: 1,240 / 60,000 (2%)"; the owner's cap counts when it is the lower limit."""
+    if budget is None:
+        return "Pipedrive tokens today: not known yet"
+    limits = [limit for limit in (budget.daily_budget, budget.cap) if limit]
+    if not limits:
+        return f"Pipedrive tokens today: {budget.used_today:,}"
+    limit = min(limits)
+    share = round(100 * budget.used_today / limit)
+    return f"Pipedrive tokens today: {budget.used_today:,} / {limit:,} ({share}%)"
+
+
+def budget_tooltip(budget: BudgetChanged | None) -> str:
+    if budget is None:
+        return "Pipedrive's daily API budget: shown after the first sync."
+    lines = ["Pipedrive API tokens used today by your whole Pipedrive account's integrations."]
+    if budget.daily_budget:
+        lines.append(f"Pipedrive's daily budget: {budget.daily_budget:,} tokens.")
+    if budget.cap:
+        lines.append(f"rf-desktop's own cap (Rules page): {budget.cap:,} tokens.")
+    if budget.resets_at:
+        lines.append(f"Resets at {budget.resets_at.astimezone():%H:%M}.")
+    return "\n".join(lines)
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    return " · ".join(f"{counts.get(status, 0):,} {status}" for status in COUNTED)
+
+
+def next_check_text(state: str, next_poll_at: datetime | None, now: datetime | None = None) -> str:
+    if state == "running":
+        return "Checking now…"
+    if next_poll_at is None or state in ("paused", "stopped", "not_configured"):
+        return ""
+    seconds = int((next_poll_at - (now or datetime.now(UTC))).total_seconds())
+    if seconds <= 0:
+        return "Checking soon…"
+    if seconds < 120:
+        return f"Next check in {seconds} s"
+    if seconds < 7200:
+        return f"Next check in {seconds // 60} min"
+    return f"Next check at {next_poll_at.astimezone():%H:%M}"
+
+
+class SyncStatusBar(QStatusBar):
+    """Fed by the controller's signals; re-reads the counts at most twice a second."""
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.pill = StatusPill()
+        self.next_check = QLabel()
+        self.notice = QLabel()
+        self.budget = QLabel()
+        self.counts = QLabel()
+        for label in (self.next_check, self.notice, self.budget, self.counts):
+            label.setContentsMargins(8, 0, 8, 0)
+        self.addWidget(self.pill)
+        self.addWidget(self.next_check)
+        self.addWidget(self.notice, 1)
+        self.addPermanentWidget(self.counts)
+        self.addPermanentWidget(self.budget)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._show_next_check)
+        self._ticker.start()
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(COUNTS_REFRESH_MS)
+        self._counts_timer.timeout.connect(self.refresh_counts)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice.clear)
+        controller.stateChanged.connect(self._on_state)
+        controller.budgetChanged.connect(self._on_budget)
+        controller.referralChanged.connect(self._counts_soon)
+        controller.closing.connect(self._stop)
+        self._on_state(controller.state, controller.state_message)
+        self._on_budget(controller.budget)
+        self.refresh_counts()
+
+    def show_notice(self, text: str, ms: int = NOTICE_MS) -> None:
+        """A passing message (a notification where there is no tray) that leaves the sync state in view,
+        unlike QStatusBar.showMessage, which hides it."""
+        self.notice.setText(text)
+        self.notice.setToolTip(text)
+        self._notice_timer.start(ms)
+
+    def refresh_counts(self) -> None:
+        if not self.controller.closed:
+            self.counts.setText(counts_text(self.controller.counts()))
+
+    def _counts_soon(self, _rf_user_id: int) -> None:
+        if not self._counts_timer.isActive() and not self.controller.closed:
+            self._counts_timer.start()
+
+    def _on_state(self, _state: str, _message: str) -> None:
+        self._show_state()
+        self._show_next_check()
+        self.refresh_counts()
+
+    def _show_state(self) -> None:
+        state = self.controller.state
+        self.pill.set_status(state_label(state), theme.state_colour(state))
+        self.pill.setToolTip(self.controller.state_message)
+
+    def _on_budget(self, budget: BudgetChanged | None) -> None:
+        self.budget.setText(budget_text(budget))
+        self.budget.setToolTip(budget_tooltip(budget))
+
+    def _show_next_check(self) -> None:
+        self.next_check.setText(next_check_text(self.controller.state, self.controller.next_poll_at))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._show_state()  # the state's colour has a light and a dark tone
+        super().changeEvent(event)
+
+    def _stop(self) -> None:
+        self._ticker.stop()
+        self._counts_timer.stop()
+        self._notice_timer.stop()
