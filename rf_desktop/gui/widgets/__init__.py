@@ -1,0 +1,1 @@
+"""Widgets shared by the settings pages and the first-run dialog."""

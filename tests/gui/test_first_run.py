@@ -1,0 +1,155 @@
+"""The first-run set-up from the welcome page to a running sync, against the sandbox; and the way out to
+the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+from pytestqt.qtbot import QtBot
+
+from rf_desktop.core.config import PipedriveSettings, ReferralFactorySettings, Settings
+from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.first_run import CANCELLED, CONFIGURED, DEMO, DEMO_RESULT, FirstRunDialog
+from rf_desktop.gui.widgets.form_helpers import SUCCESS
+from rf_desktop.sandbox.server import SandboxServer
+from tests.gui.test_connections_page import (
+    WAIT_MS,
+    click,
+    collect_qt_garbage,  # noqa: F401 (autouse fixture)
+    type_token_and_test,
+)
+from tests.gui.test_mapping_page import choose
+
+
+@pytest.fixture
+def new_owner(controller: AppController, sandbox: SandboxServer) -> AppController:
+    """Nothing set up yet, except that the API addresses are the sandbox's (they are the real services'
+    by default; an owner never types them during the first run)."""
+    controller.store.save_settings(
+        Settings(
+            referral_factory=ReferralFactorySettings(base_url=sandbox.rf_base_url),
+            pipedrive=PipedriveSettings(base_url=sandbox.pd_base_url),
+        )
+    )
+    return controller
+
+
+@pytest.fixture
+def dialog(new_owner: AppController, qtbot: QtBot) -> Iterator[FirstRunDialog]:
+    opened = FirstRunDialog(new_owner)
+    qtbot.addWidget(opened)
+    opened.resize(760, 720)
+    opened.show()
+    qtbot.waitExposed(opened)
+    yield opened
+    if opened.isVisible():
+        opened.reject()
+
+
+def next_button(dialog: FirstRunDialog) -> Any:
+    return dialog.button(QWizard.WizardButton.NextButton)
+
+
+def go_next(dialog: FirstRunDialog, qtbot: QtBot) -> None:
+    qtbot.waitUntil(next_button(dialog).isEnabled, timeout=WAIT_MS)
+    click(qtbot, next_button(dialog))
+
+
+def connect_both(dialog: FirstRunDialog, sandbox: SandboxServer, qtbot: QtBot) -> None:
+    go_next(dialog, qtbot)  # past the welcome
+    assert dialog.currentPage() is dialog.connect_step
+    assert not next_button(dialog).isEnabled()
+    type_token_and_test(dialog.connect_step.referral_factory, qtbot, sandbox.state.rf.token)
+    assert not next_button(dialog).isEnabled()  # Pipedrive still to go
+    type_token_and_test(dialog.connect_step.pipedrive, qtbot, sandbox.state.pd.token)
+    assert dialog.connect_step.pipedrive.result_panel.kind == SUCCESS
+    go_next(dialog, qtbot)
+
+
+def test_first_run_end_to_end_saves_the_settings_and_starts_the_sync(
+    dialog: FirstRunDialog, new_owner: AppController, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    connect_both(dialog, sandbox, qtbot)
+
+    assert dialog.currentPage() is dialog.campaign_step
+    picker = dialog.campaign_step.picker
+    assert not next_button(dialog).isEnabled()  # no campaign chosen yet
+    picker.campaign_items()[1].setCheckState(Qt.CheckState.Checked)
+    click(qtbot, picker.backfill_all)
+    go_next(dialog, qtbot)
+
+    # the sandbox account has a "Referral Code" field: it is mapped as soon as the fields arrive
+    step = dialog.mapping_step
+    assert dialog.currentPage() is step
+    code_combo = step.grid.rows["code"].combo
+    qtbot.waitUntil(lambda: code_combo.currentText() == "Lead: Referral Code", timeout=WAIT_MS)
+    assert not step.create_fields.isVisible()
+    assert step.grid.rows["first_name"].combo.currentText() == "Person: Name"
+    go_next(dialog, qtbot)
+
+    rule = dialog.rule_step
+    click(qtbot, rule.mode.deal)
+    choose(rule.mode.placement.pipeline, "Sales pipeline")
+    choose(rule.mode.placement.stage, "Contact Made")
+    click(qtbot, rule.qualification.buttons["deal_won"])
+    go_next(dialog, qtbot)
+
+    assert dialog.currentPage() is dialog.finish_step
+    assert "1 campaign" in dialog.finish_step.summary.text()
+    finish = dialog.button(QWizard.WizardButton.FinishButton)
+    qtbot.waitUntil(finish.isEnabled, timeout=WAIT_MS)
+    with qtbot.waitSignal(dialog.finished, timeout=WAIT_MS) as finished:
+        click(qtbot, finish)
+    assert finished.args == [1]
+    assert dialog.outcome == CONFIGURED
+
+    saved = new_owner.settings()
+    assert saved.referral_factory.campaign_ids == [1]
+    assert saved.referral_factory.backfill == "all"
+    assert saved.mode == "deal"
+    assert saved.qualification.kind == "deal_won"
+    assert new_owner.schema().stage(saved.stage_id).name == "Contact Made"
+    assert saved.referral_code_target() is not None
+    assert saved.pipedrive.company_domain == "sandbox-bakery"
+    assert new_owner.engine is not None  # the sync runs
+
+
+def test_an_account_without_the_referral_code_field_gets_it_created_during_set_up(
+    dialog: FirstRunDialog, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    httpx.post(f"{sandbox.admin_url}/seed", json={"with_referral_fields": False}).raise_for_status()
+    connect_both(dialog, sandbox, qtbot)
+    dialog.campaign_step.picker.campaign_items()[2].setCheckState(Qt.CheckState.Checked)
+    go_next(dialog, qtbot)
+
+    step = dialog.mapping_step
+    qtbot.waitUntil(lambda: step.create_fields.isVisible(), timeout=WAIT_MS)
+    assert "Referral Code" in step.grid.required_issue.text()
+    assert not next_button(dialog).isEnabled()
+    click(qtbot, step.create_fields.button)
+    code_combo = step.grid.rows["code"].combo
+    qtbot.waitUntil(lambda: code_combo.currentText() == "Lead: Referral Code", timeout=WAIT_MS)
+    assert not step.grid.required_issue.isVisible()
+    assert next_button(dialog).isEnabled()
+
+
+def test_try_the_demo_instead(dialog: FirstRunDialog, qtbot: QtBot) -> None:
+    demo = dialog.button(QWizard.WizardButton.CustomButton1)
+    assert demo.isVisible() and demo.text() == "Try the &demo instead"
+    with qtbot.waitSignal(dialog.finished, timeout=WAIT_MS) as finished:
+        click(qtbot, demo)
+    assert finished.args == [DEMO_RESULT]
+    assert dialog.outcome == DEMO
+
+
+def test_cancelling_saves_nothing(dialog: FirstRunDialog, new_owner: AppController, qtbot: QtBot) -> None:
+    before = new_owner.settings()
+    click(qtbot, dialog.button(QWizard.WizardButton.CancelButton))
+    assert dialog.outcome == CANCELLED
+    assert new_owner.settings() == before
+    assert new_owner.engine is None
