@@ -30,16 +30,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from rf_desktop import APP_NAME, __version__
 from rf_desktop.core.config import (
     MIN_POLL_SECONDS,
-    FieldMap,
     PipedriveSettings,
-    QualificationRule,
     ReferralFactorySettings,
     Settings,
     SyncSettings,
 )
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.instance_lock import AlreadySyncingError
-from rf_desktop.core.schema import FieldDef
 from rf_desktop.core.store import Store, StoreError
 from rf_desktop.gui import icons, theme
 from rf_desktop.gui.controller import AppController
@@ -51,7 +48,6 @@ from rf_desktop.paths import data_dir, default_db_path, demo_db_path
 log = logging.getLogger(__name__)
 
 LOG_FILE = "rf-desktop.log"
-DEMO_CODE_FIELD = "Referral Code"
 
 
 # --- the application object -------------------------------------------------------------------------------
@@ -198,23 +194,6 @@ def fresh_demo_database(db_path: Path | None) -> Path:
     return path
 
 
-def sandbox_settings(
-    rf_base_url: str, pd_base_url: str, campaign_ids: list[int], code_field: FieldDef
-) -> Settings:
-    """Leads for every given campaign (history included), qualified when converted to a deal, the Referral
-    Code mapped to `code_field`; polling as often as allowed."""
-    return Settings(
-        referral_factory=ReferralFactorySettings(
-            base_url=rf_base_url, campaign_ids=campaign_ids, backfill="all"
-        ),
-        pipedrive=PipedriveSettings(base_url=pd_base_url),
-        mode="lead",
-        mappings=[*Settings().mappings, FieldMap("code", f"item:{code_field.code}", code_field.name)],
-        qualification=QualificationRule("lead_converted"),
-        sync=SyncSettings(poll_seconds=MIN_POLL_SECONDS),
-    )
-
-
 async def configure_demo(controller: AppController, server: Any) -> Settings:
     """The demo's settings, with the sandbox's tokens for this session only."""
     controller.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
@@ -222,8 +201,9 @@ async def configure_demo(controller: AppController, server: Any) -> Settings:
 
 
 async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
-    """Settings pointing at the sandbox (see `sandbox_settings`), with every launched campaign and the
-    sandbox's own "Referral Code" field, read through the controller (its tokens must be set)."""
+    """Settings pointing at the sandbox (the shared presets: leads, the referral fields mapped, qualified
+    when converted) for every launched campaign, checked through the controller as a real account is (its
+    tokens must be set)."""
     base = controller.settings()
     base.referral_factory = ReferralFactorySettings(base_url=server.rf_base_url, backfill="all")
     base.pipedrive = PipedriveSettings(base_url=server.pd_base_url)
@@ -231,9 +211,18 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
     controller.store.save_settings(base)
     check = await controller.check_referral_factory()
     launched = [int(c["id"]) for c in check.campaigns if c.get("status", "launched") == "launched"]
-    schema = await controller.refresh_schema()
-    code_field = next(f for f in schema.deal_fields if f.name == DEMO_CODE_FIELD)
-    settings = sandbox_settings(server.rf_base_url, server.pd_base_url, launched or [1], code_field)
+    await controller.refresh_schema()
+    from rf_desktop.sandbox import presets  # the sandbox loads only when the demo runs
+
+    settings = presets.demo_settings(
+        server.rf_base_url,
+        server.pd_base_url,
+        server.state,
+        referral_factory=ReferralFactorySettings(
+            base_url=server.rf_base_url, campaign_ids=launched or [1], backfill="all"
+        ),
+        sync=SyncSettings(poll_seconds=MIN_POLL_SECONDS),
+    )
     errors = [i for i in controller.save_settings(settings) if i.severity == "error"]
     if errors:
         raise RuntimeError(f"The sandbox settings are not valid: {errors[0].path}: {errors[0].message}")
