@@ -47,7 +47,8 @@ def demo_settings(rf_base_url: str, pd_base_url: str, state: SandboxState, **cha
     "a lead converts into a deal". Keyword arguments replace top-level settings."""
     mappings = [FieldMap("first_name", "person:name"), FieldMap("email", "person:email")]
     mappings += [
-        FieldMap(source, f"item:{field_code(state, 'deal', name)}", label=name) for source, name in REFERRAL_FIELD_SOURCES
+        FieldMap(source, f"item:{field_code(state, 'deal', name)}", label=name)
+        for source, name in REFERRAL_FIELD_SOURCES
     ]
     settings = Settings(
         referral_factory=ReferralFactorySettings(base_url=rf_base_url, campaign_ids=[1], backfill="all"),
