@@ -9,6 +9,7 @@ import getpass
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rf_desktop.core.config import ConfigError, Settings, validate
@@ -85,95 +86,101 @@ async def _sync(store: Store, once: bool) -> int:
     return EXIT_OK
 
 
-def run_sync(args: argparse.Namespace) -> int:
+def _with_store(db: Path | None, command: Callable[[Store], int]) -> int:
+    """Open the store, run `command` on it, close it; a store that cannot be opened is a clear message."""
     try:
-        store = _open_store(args.db)
+        store = _open_store(db)
     except StoreError as error:
         _err(str(error))
         return EXIT_CONFIG
     try:
-        if args.config:
-            store.save_settings(_read_settings_file(args.config))
-        settings = store.get_settings()
-        if settings is None:
-            _err(
-                "rf-desktop is not set up yet. Open the app, or import settings with "
-                "`rf-desktop config import FILE`."
-            )
-            return EXIT_CONFIG
-        problems = [i for i in validate(settings) if i.severity == "error"]
-        if problems:
-            for issue in problems:
-                _err(f"{issue.path}: {issue.message}")
-            return EXIT_CONFIG
-        with InstanceLock(store.path):
-            return asyncio.run(_sync(store, args.once))
-    except (ConfigError, SecretsError, AlreadySyncingError) as error:
-        _err(str(error))
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return EXIT_OK
+        return command(store)
     finally:
         store.close()
+
+
+NOT_SET_UP = "rf-desktop is not set up yet. Open the app, or import settings with `rf-desktop config import FILE`."
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    def sync(store: Store) -> int:
+        try:
+            if args.config:
+                store.save_settings(_read_settings_file(args.config))
+            settings = store.get_settings()
+            if settings is None:
+                _err(NOT_SET_UP)
+                return EXIT_CONFIG
+            problems = [i for i in validate(settings) if i.severity == "error"]
+            for issue in problems:
+                _err(f"{issue.path}: {issue.message}")
+            if problems:
+                return EXIT_CONFIG
+            with InstanceLock(store.path):
+                return asyncio.run(_sync(store, args.once))
+        except (ConfigError, SecretsError, AlreadySyncingError) as error:
+            _err(str(error))
+            return EXIT_CONFIG
+        except KeyboardInterrupt:
+            return EXIT_OK
+
+    return _with_store(args.db, sync)
 
 
 def run_export_log(args: argparse.Namespace) -> int:
-    try:
-        store = _open_store(args.db)
-    except StoreError as error:
-        _err(str(error))
-        return EXIT_CONFIG
-    try:
-        if str(args.output) == "-":
-            count = export_log_csv(store, sys.stdout, level=args.level)
-        else:
-            count = export_log_csv(store, args.output, level=args.level)
-            print(f"Wrote {count} log rows to {args.output}")
-        return EXIT_OK
-    except OSError as error:
-        _err(f"Could not write the CSV file: {error}")
-        return EXIT_PROBLEM
-    finally:
-        store.close()
+    def export(store: Store) -> int:
+        try:
+            if str(args.output) == "-":
+                export_log_csv(store, sys.stdout, level=args.level)
+            else:
+                count = export_log_csv(store, args.output, level=args.level)
+                print(f"Wrote {count} log rows to {args.output}")
+            return EXIT_OK
+        except OSError as error:
+            _err(f"Could not write the CSV file: {error}")
+            return EXIT_PROBLEM
+
+    return _with_store(args.db, export)
 
 
 def run_config(args: argparse.Namespace) -> int:
     command = args.config_command
     if command in ("set-token", "forget-token"):
         return _token_command(command, args.service)
-    try:
-        store = _open_store(args.db)
-    except StoreError as error:
-        _err(str(error))
-        return EXIT_CONFIG
-    try:
-        settings = store.get_settings()
-        if command == "import":
-            store.save_settings(_read_settings_file(args.file))
-            print(f"Settings imported from {args.file}.")
-            return EXIT_OK
-        if settings is None:
-            _err("No settings yet. Open the app, or import settings with `rf-desktop config import FILE`.")
-            return EXIT_CONFIG
-        text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
-        if command == "show":
-            print(text)
-        elif command == "export":
-            args.file.write_text(text + "\n", encoding="utf-8")
-            print(f"Settings written to {args.file} (tokens are never included).")
-        elif command == "check":
-            issues = validate(settings)
-            for issue in issues:
-                print(f"{issue.severity}: {issue.path}: {issue.message}")
-            if any(i.severity == "error" for i in issues):
+
+    def configure(store: Store) -> int:
+        try:
+            if command == "import":
+                store.save_settings(_read_settings_file(args.file))
+                print(f"Settings imported from {args.file}.")
+                return EXIT_OK
+            settings = store.get_settings()
+            if settings is None:
+                _err(NOT_SET_UP)
                 return EXIT_CONFIG
-            print("The settings are complete.")
-        return EXIT_OK
-    except (ConfigError, OSError) as error:
-        _err(str(error))
-        return EXIT_CONFIG
-    finally:
-        store.close()
+            return _show_or_check(command, settings, args)
+        except (ConfigError, OSError) as error:
+            _err(str(error))
+            return EXIT_CONFIG
+
+    return _with_store(args.db, configure)
+
+
+def _show_or_check(command: str, settings: Settings, args: argparse.Namespace) -> int:
+    text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
+    if command == "show":
+        print(text)
+    elif command == "export":
+        args.file.write_text(text + "\n", encoding="utf-8")
+        print(f"Settings written to {args.file} (tokens are never included).")
+    elif command == "check":
+        issues = validate(settings)
+        for issue in issues:
+            print(f"{issue.severity}: {issue.path}: {issue.message}")
+        if any(i.severity == "error" for i in issues):
+            return EXIT_CONFIG
+        print("The settings are complete.")
+    return EXIT_OK
 
 
 def _token_command(command: str, service: str) -> int:
