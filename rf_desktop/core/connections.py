@@ -72,14 +72,20 @@ def _url_problem(base_url: str) -> str | None:
     return None
 
 
-async def check_referral_factory(base_url: str, token: str) -> RFCheck:
+def _before_calling(base_url: str, token: str, service: str, where_to_find: str) -> tuple[str, str] | None:
+    """(message, hint) when there is no point calling: a malformed address or no token."""
     problem = _url_problem(base_url)
     if problem:
-        return RFCheck(False, problem, "Fix the base URL under Advanced, or reset it to the default.")
+        return problem, "Fix the base URL under Advanced, or reset it to the default."
     if not token.strip():
-        return RFCheck(
-            False, "No Referral Factory token yet.", "Paste the API token from your campaign's settings."
-        )
+        return f"No {service} token yet.", where_to_find
+    return None
+
+
+async def check_referral_factory(base_url: str, token: str) -> RFCheck:
+    refused = _before_calling(base_url, token, "Referral Factory", "Paste the API token from your campaign's settings.")
+    if refused:
+        return RFCheck(False, *refused)
     try:
         async with ReferralFactoryClient(base_url, token.strip()) as rf:
             campaigns = await rf.list_campaigns()
@@ -91,13 +97,11 @@ async def check_referral_factory(base_url: str, token: str) -> RFCheck:
 
 
 async def check_pipedrive(base_url: str, token: str) -> PDCheck:
-    problem = _url_problem(base_url)
-    if problem:
-        return PDCheck(False, problem, "Fix the base URL under Advanced, or reset it to the default.")
-    if not token.strip():
-        return PDCheck(
-            False, "No Pipedrive token yet.", "Copy it from Pipedrive: Settings → Personal preferences → API."
-        )
+    refused = _before_calling(
+        base_url, token, "Pipedrive", "Copy it from Pipedrive: Settings → Personal preferences → API."
+    )
+    if refused:
+        return PDCheck(False, *refused)
     try:
         async with PipedriveClient(base_url, token.strip()) as pd:
             me = await pd.me()
