@@ -41,7 +41,6 @@ from rf_desktop.core.http import (
     BlockedError,
     BudgetExhaustedError,
     ConnectionFailedError,
-    TransientError,
     ValidationError,
 )
 from rf_desktop.core.intake import ReferrerCache, collect_new_users
@@ -212,8 +211,8 @@ class SyncEngine:
     # -- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sync until `stop()`. Cancelling the task is safe too: every write is idempotent on resume."""
-        self._stopping = False
+        """Sync until `stop()` (also when stop() came before the task started). Cancelling the task is safe
+        too: every write is idempotent on resume."""
         try:
             while not self._stopping:
                 # cleared before the work, not before the wait: a pause or "sync now" pressed during a
@@ -227,6 +226,7 @@ class SyncEngine:
                 delay = await self._cycle_guarded()
                 await self._wait(delay)
         finally:
+            self._stopping = False  # the engine can run again
             await self._close_clients()
             self.next_poll_at = None
             self._set_state(STOPPED, "Stopped.")
@@ -262,8 +262,10 @@ class SyncEngine:
         if delay is None:
             await self._wake.wait()
             return
+        # asyncio.timeout rather than wait_for: on Python 3.11 wait_for can swallow a cancellation
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.0))
+            async with asyncio.timeout(max(delay, 0.0)):
+                await self._wake.wait()
 
     async def _cycle_guarded(self) -> float | None:
         """One cycle; returns seconds until the next one (None: wait to be woken)."""
@@ -419,9 +421,14 @@ class SyncEngine:
             queue: asyncio.Queue[Referral] = asyncio.Queue()
             for referral in due:
                 queue.put_nowait(referral)
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(self._workers, len(due))):
-                    group.create_task(self._push_worker(ctx, queue, seen, total))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self._workers, len(due))):
+                        group.create_task(self._push_worker(ctx, queue, seen, total))
+            except BaseExceptionGroup as failed:
+                # a worker met a condition that stops the whole cycle (wrong token, budget gone): raise it
+                # as itself, so the cycle's handlers see it
+                raise failed.exceptions[0] from None
         if total > 1:
             self._emit(Progress("Sending to Pipedrive", total, total))
 
@@ -459,7 +466,9 @@ class SyncEngine:
         except (AuthError, BudgetExhaustedError, BlockedError, ConnectionFailedError):
             self._back_to_queue(ctx, referral)
             raise
-        except TransientError as error:
+        except ApiError as error:
+            # passing trouble for this referral (timeouts, 5xx, a 429 storm that outlasted the retries, an
+            # account limit, a record deleted meanwhile): try it again later, with growing pauses
             self._retry_later(ctx, referral, error)
         else:
             self._summary.sent += 1
@@ -573,7 +582,7 @@ class SyncEngine:
             result = await qualify(ctx, referral)
         except (AuthError, BudgetExhaustedError, BlockedError, ConnectionFailedError):
             raise
-        except TransientError as error:
+        except ApiError as error:
             # the intent stays recorded: the next cycle reads the user back before asking again
             ctx.log(
                 "warning", "qualify retry", f"{error.message} Will try the qualification again.", referral

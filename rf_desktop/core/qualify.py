@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rf_desktop.core.context import SyncContext, display_name, iso
 from rf_desktop.core.events import ReferralQualified
-from rf_desktop.core.http import ValidationError
+from rf_desktop.core.http import NotFoundError, ValidationError
 from rf_desktop.core.store import FAILED, QUALIFIED, Referral
 
 QUALIFY = "qualify"
@@ -39,7 +39,7 @@ async def qualify(ctx: SyncContext, referral: Referral) -> Referral:
     referral = ctx.update(referral, intent=QUALIFY)
     try:
         user = await ctx.rf.qualify(referral.rf_user_id, True)
-    except ValidationError as error:
+    except (ValidationError, NotFoundError) as error:
         # Referral Factory refuses what it cannot qualify (a Person Referring, a deleted user): permanent.
         referral = ctx.update(
             referral,

@@ -10,7 +10,7 @@ from rf_desktop.core.config import ReferralFactorySettings
 from rf_desktop.core.events import BudgetChanged, Event, LogAdded, Progress, ReferralChanged, StateChanged
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
-from tests.e2e.helpers import admin, leads, make_engine, run_once, sandbox_settings, sign_up
+from tests.e2e.helpers import admin, leads, make_engine, persons, run_once, sandbox_settings, sign_up
 
 
 def test_a_backfill_reports_progress_and_every_change(sandbox: SandboxServer, store: Store) -> None:
@@ -101,5 +101,47 @@ def test_a_pause_pressed_during_a_cycle_takes_effect_at_once(sandbox: SandboxSer
         assert states[-1] == "paused", states
         engine.stop()
         await task
+
+    asyncio.run(scenario())
+
+
+def test_a_429_storm_on_lead_creation_is_ridden_out(sandbox: SandboxServer, store: Store) -> None:
+    store.save_settings(sandbox_settings(sandbox))
+    user = sign_up(sandbox, "Storm", "storm@example.com")
+    admin(sandbox, "PUT", "/faults/pd", {"rate_429": 1.0, "only_paths": ["/api/v1/leads"]})
+
+    async def scenario() -> None:
+        engine = make_engine(store, sandbox)
+        task = asyncio.create_task(engine.run())
+        for _ in range(200):
+            referral = store.get(user["id"])
+            if referral is not None and referral.attempts > 0:
+                break
+            await asyncio.sleep(0.05)
+        assert not task.done(), "the sync kept running through the storm"
+        referral = store.get(user["id"])
+        assert referral is not None and referral.status == "pending" and referral.lead_id is None
+        assert "slow down" in (referral.status_reason or "") or "429" in (referral.status_reason or "")
+        admin(sandbox, "PUT", "/faults/pd", {})
+        engine.sync_now()
+        for _ in range(200):
+            if leads(sandbox):
+                break
+            await asyncio.sleep(0.05)
+        engine.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert len(leads(sandbox)) == 1 and len(persons(sandbox)) == 1
+
+
+def test_stop_before_the_engine_started_is_not_forgotten(sandbox: SandboxServer, store: Store) -> None:
+    store.save_settings(sandbox_settings(sandbox))
+
+    async def scenario() -> None:
+        engine = make_engine(store, sandbox)
+        task = asyncio.create_task(engine.run())
+        engine.stop()
+        await asyncio.wait_for(task, timeout=5)
 
     asyncio.run(scenario())
