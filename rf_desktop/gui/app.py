@@ -46,6 +46,8 @@ from rf_desktop.gui.tasks import run_dialog
 from rf_desktop.paths import data_dir, default_db_path, demo_db_path
 
 log = logging.getLogger(__name__)
+# the set-up finished and the owner asked for a test referral once the window is open
+CONFIGURED_THEN_TEST = "configured, then test"
 
 LOG_FILE = "rf-desktop.log"
 
@@ -162,11 +164,14 @@ class ErrorReporter:
 
 async def first_run(controller: AppController) -> str:
     """Nothing is set up yet: the guided set-up, whose first page also offers the demo. Returns its
-    outcome: CONFIGURED (saved, syncing), DEMO or CANCELLED."""
+    outcome: CONFIGURED (saved, syncing), CONFIGURED_THEN_TEST (and the owner wants a test referral once
+    the window is open), DEMO or CANCELLED."""
     dialog = FirstRunDialog(controller)
     dialog.setWindowIcon(icons.app_icon())
     await run_dialog(dialog)
     outcome: str = dialog.outcome
+    if outcome == CONFIGURED and dialog.send_test_referral:
+        outcome = CONFIGURED_THEN_TEST
     await controller.settle_tasks()  # its pieces may still be reading the keychain
     dialog.deleteLater()
     return outcome
@@ -255,9 +260,9 @@ async def open_store(path: Path) -> Store | None:
         return None
 
 
-async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppController, bool] | int:
-    """The controller over the right database (running the set-up on a first run) and whether the set-up
-    just ran; or an exit status."""
+async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppController, str | None] | int:
+    """The controller over the right database (running the set-up on a first run) and the set-up's outcome
+    when it just ran (None otherwise); or an exit status."""
     if not demo:
         store = await open_store(db_path or default_db_path())
         if store is None:
@@ -265,10 +270,10 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
         controller = AppController(store)
         await controller.load_tokens()
         if controller.has_accounts():
-            return controller, False
+            return controller, None
         outcome = await first_run(controller)
-        if outcome == CONFIGURED:
-            return controller, True
+        if outcome in (CONFIGURED, CONFIGURED_THEN_TEST):
+            return controller, outcome
         await controller.shutdown()
         if outcome != DEMO:
             return 0
@@ -286,7 +291,7 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
         await controller.shutdown()
         await tell(QMessageBox.Icon.Critical, "The demo could not start", str(error))
         return 1
-    return controller, False
+    return controller, None
 
 
 async def open_session(
@@ -296,7 +301,7 @@ async def open_session(
     opened = await open_controller(demo, db_path)
     if isinstance(opened, int):
         return opened
-    controller, first_launch = opened
+    controller, set_up = opened
     try:
         controller.start_engine()
     except AlreadySyncingError as error:
@@ -304,9 +309,11 @@ async def open_session(
         await tell(QMessageBox.Icon.Warning, "rf-desktop is already running", str(error))
         return 1
     window = MainWindow(controller, ui_settings)
-    if controller.demo or first_launch:
+    if controller.demo or set_up:
         window.show_page_named("Invited users")  # where the referrals arrive
     window.show()
+    if set_up == CONFIGURED_THEN_TEST:
+        window.open_test_wizard()
     return Session(controller, window)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget, QWizard, QWizardPage
+from PySide6.QtWidgets import QCheckBox, QVBoxLayout, QWidget, QWizard, QWizardPage
 
 from rf_desktop.core.config import Issue
 from rf_desktop.core.instance_lock import AlreadySyncingError
@@ -196,7 +196,11 @@ class FinishStep(_Step):
         )
         self.summary = wrapped_label()
         self.panel = MessagePanel()
+        # the seed article's step 8, done for the owner: prove the set-up works before real referrals come
+        self.send_test = QCheckBox("Send a &test referral when the window opens")
+        self.send_test.setChecked(True)
         self.column.addWidget(self.summary)
+        self.column.addWidget(self.send_test)
         self.column.addWidget(self.panel)
         self.column.addStretch(1)
 
@@ -221,6 +225,7 @@ class FirstRunDialog(QWizard):
         super().__init__(parent)
         self.controller = controller
         self.outcome = CANCELLED
+        self.send_test_referral = False  # the owner asked for a test referral once the window is open
         self.setWindowTitle("Set up rf-desktop")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
@@ -276,6 +281,7 @@ class FirstRunDialog(QWizard):
             )
             return
         self.outcome = CONFIGURED
+        self.send_test_referral = self.finish_step.send_test.isChecked()
         super().accept()
 
     def reject(self) -> None:

@@ -7,8 +7,6 @@ position and page are remembered between launches.
 
 from __future__ import annotations
 
-import importlib.util
-
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -29,7 +27,6 @@ from rf_desktop.gui.pages import create_pages
 from rf_desktop.gui.tray import Tray
 from rf_desktop.gui.widgets.sync_status import SyncStatusBar
 
-WIZARD_MODULE = "rf_desktop.gui.wizard"
 DEFAULT_SIZE = QSize(1280, 760)
 NAV_WIDTH = 170
 GEOMETRY_KEY = "window/geometry"
@@ -108,9 +105,6 @@ class MainWindow(QMainWindow):
         self.sync_action = self._action("&Sync now", None, self.controller.sync_now)
         self.sync_action.setShortcuts([QKeySequence("F5"), QKeySequence("Ctrl+R")])
         self.test_action = self._action("Send &test referral…", "Ctrl+T", self.open_test_wizard)
-        if importlib.util.find_spec(WIZARD_MODULE) is None:
-            self.test_action.setEnabled(False)
-            self.test_action.setToolTip("Not available in this build")
         self.export_action = self._action("&Export log…", "Ctrl+E", self.export_log)
         self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.request_quit)
         self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
@@ -219,11 +213,10 @@ class MainWindow(QMainWindow):
 
     def open_test_wizard(self) -> None:
         """"Send test referral…": one wizard at a time; its "fix this" links open the settings pages."""
-        if importlib.util.find_spec(WIZARD_MODULE) is None:
-            return
+        from rf_desktop.gui.wizard import TestReferralWizard  # loaded on first use: most sessions never open it
+
         if self.wizard is None or not self.wizard.isVisible():
-            wizard_class = importlib.import_module(WIZARD_MODULE).TestReferralWizard
-            self.wizard = wizard_class(self.controller, ui_settings=self.ui_settings)
+            self.wizard = TestReferralWizard(self.controller, ui_settings=self.ui_settings)
             self.wizard.openSettingsPage.connect(self._open_settings_page)
             self.wizard.setWindowIcon(icons.icon("send"))
             self.wizard.show()

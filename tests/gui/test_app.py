@@ -123,7 +123,7 @@ def test_main_runs_until_quit_then_stops_cleanly(
     shown.deleteLater()
 
 
-@pytest.mark.parametrize("outcome", [CANCELLED, CONFIGURED, DEMO])
+@pytest.mark.parametrize("outcome", [CANCELLED, CONFIGURED, gui_app.CONFIGURED_THEN_TEST, DEMO])
 def test_the_first_run_sets_up_or_opens_the_demo(
     outcome: str,
     data_dir: Path,
@@ -139,14 +139,17 @@ def test_the_first_run_sets_up_or_opens_the_demo(
         asked.append(True)
         return outcome
 
+    wizards: list[bool] = []
     monkeypatch.setattr(gui_app, "first_run", answer)
+    monkeypatch.setattr(gui_app.MainWindow, "open_test_wizard", lambda _window: wizards.append(True))
     result = run(open_session(False, data_dir / "real.sqlite3", ui_settings), timeout=20)
     assert asked == [True]
+    assert wizards == ([True] if outcome == gui_app.CONFIGURED_THEN_TEST else [])
     if isinstance(result, Session):
         sessions.append(result)
     if outcome == CANCELLED:
         assert result == 0
-    elif outcome == CONFIGURED:
+    elif outcome in (CONFIGURED, gui_app.CONFIGURED_THEN_TEST):
         assert isinstance(result, Session) and not result.controller.demo
         assert result.controller.engine is not None
         assert result.window.current_page().title == "Invited users"  # type: ignore[attr-defined]

@@ -107,6 +107,7 @@ def test_first_run_end_to_end_saves_the_settings_and_starts_the_sync(
         click(qtbot, finish)
     assert finished.args == [1]
     assert dialog.outcome == CONFIGURED
+    assert dialog.send_test_referral, "the set-up ends by offering the test referral (on by default)"
 
     saved = new_owner.settings()
     assert saved.referral_factory.campaign_ids == [1]

@@ -113,16 +113,6 @@ def test_send_test_referral_opens_the_wizard(
     wizard.close()
 
 
-def test_send_test_referral_is_off_without_the_wizard(
-    controller: AppController, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("rf_desktop.gui.main_window.WIZARD_MODULE", "rf_desktop.gui.no_such_wizard")
-    window = make_window(controller)
-    assert not window.test_action.isEnabled()
-    window.open_test_wizard()
-    assert window.wizard is None
-
-
 def test_export_log_opens_the_sync_log_page(
     controller: AppController, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
