@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rf_desktop.core import trial_run
+from rf_desktop.core import readback, trial_run
 from rf_desktop.core.config import QualificationRule, Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.http import RetryPolicy
@@ -181,14 +181,14 @@ def test_sample_form_values_fit_the_mapped_pipedrive_fields() -> None:
 
 def test_read_back_values_compare_however_pipedrive_writes_them() -> None:
     plan = FieldDef("p", "Plan", "set", (FieldOption(1, "Starter"), FieldOption(2, "Growth")), True)
-    assert trial_run.comparable("1,2", "set") == trial_run.comparable([2, 1], "set")
-    assert trial_run.comparable([{"id": 2, "label": "Growth"}], "set") == frozenset({"2"})
-    assert trial_run.shown(trial_run.comparable([2, 1], "set"), plan) == "Starter, Growth"
-    money = trial_run.comparable({"value": 1200, "currency": "EUR"}, "monetary")
-    assert money == trial_run.comparable({"amount": 1200.0, "currency": "EUR"}, "monetary")
-    assert trial_run.shown(money, None) == "1200 EUR"
-    assert trial_run.comparable({"value": "09:30:00", "timezone_id": 1}, "time") == "09:30"
-    assert trial_run.comparable("", "varchar") is None
+    assert readback.comparable("1,2", "set") == readback.comparable([2, 1], "set")
+    assert readback.comparable([{"id": 2, "label": "Growth"}], "set") == frozenset({"2"})
+    assert readback.shown(readback.comparable([2, 1], "set"), plan) == "Starter, Growth"
+    money = readback.comparable({"value": 1200, "currency": "EUR"}, "monetary")
+    assert money == readback.comparable({"amount": 1200.0, "currency": "EUR"}, "monetary")
+    assert readback.shown(money, None) == "1200 EUR"
+    assert readback.comparable({"value": "09:30:00", "timezone_id": 1}, "time") == "09:30"
+    assert readback.comparable("", "varchar") is None
 
 
 # --- the whole loop ---------------------------------------------------------------------------------------
