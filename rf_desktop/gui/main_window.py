@@ -7,7 +7,9 @@ position and page are remembered between launches.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
+import sys
+
+from PySide6.QtCore import QEvent, QProcess, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -131,6 +133,11 @@ class MainWindow(QMainWindow):
     def _create_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        if self.controller.demo:
+            # the demo is what a newcomer sees first; this is the way from it to their own accounts
+            self.set_up_action = self._action("Set &up my accounts…", None, self.leave_demo_for_set_up)
+            file_menu.addAction(self.set_up_action)
+            file_menu.addSeparator()
         file_menu.addAction(self.test_action)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
@@ -250,6 +257,15 @@ class MainWindow(QMainWindow):
     def request_quit(self) -> None:
         self.quitRequested.emit()
 
+    def leave_demo_for_set_up(self) -> None:
+        """Start rf-desktop on the owner's own data (its guided set-up runs, since nothing is set up yet)
+        and close the demo, whose sandbox and throwaway database go with it."""
+        program, arguments = real_app_command()
+        if QProcess.startDetached(program, arguments):
+            self.request_quit()
+        else:
+            QMessageBox.warning(self, "rf-desktop", f"Could not start {program}. Run rf-desktop without --demo.")
+
     # --- closing --------------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -297,3 +313,9 @@ class MainWindow(QMainWindow):
             self._apply_icons()
         super().changeEvent(event)
 
+
+def real_app_command() -> tuple[str, list[str]]:
+    """How to start rf-desktop again, outside the demo: the bundled program, or this Python's module."""
+    if getattr(sys, "frozen", False):
+        return sys.executable, []
+    return sys.executable, ["-m", "rf_desktop"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -199,3 +200,22 @@ def test_icons_follow_a_switch_to_the_dark_palette(
         assert window.status.pill.colour == theme.state_colour(controller.state)
     finally:
         qapp.setPalette(original)
+
+
+def test_the_demo_leads_to_setting_up_real_accounts(
+    controller: AppController, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(
+        "rf_desktop.gui.main_window.QProcess.startDetached",
+        lambda program, arguments: started.append((program, list(arguments))) or True,
+    )
+    plain = make_window(controller)
+    assert not hasattr(plain, "set_up_action"), "only the demo offers it"
+    controller.demo = True
+    demo = make_window(controller)
+    quits: list[bool] = []
+    demo.quitRequested.connect(lambda: quits.append(True))
+    demo.set_up_action.trigger()
+    assert started == [(sys.executable, ["-m", "rf_desktop"])], "rf-desktop again, without --demo"
+    assert quits == [True], "and the demo closes"
