@@ -29,6 +29,13 @@ def reference_dir() -> Path:
     return REFERENCE
 
 
+def no_keychain(reason: str) -> None:
+    """Skip a real-keychain test where there is none, but fail it in CI, which must test the real one."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must test the real Secret Service keychain: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer() as server:

@@ -14,8 +14,10 @@ from pathlib import Path
 import keyring
 import pytest
 
+from rf_desktop.core.secrets import TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
+from tests.conftest import no_keychain
 from tests.e2e.helpers import admin, leads, sandbox_settings, sign_up
 
 RF_SECRET = "rf-secret-7c1d5e0b9a"
@@ -159,8 +161,10 @@ def test_tokens_never_reach_the_database_the_log_or_the_csv(sandbox: SandboxServ
 
 @pytest.mark.keychain
 def test_set_token_stores_in_the_real_keychain_and_sync_reads_it(sandbox: SandboxServer, tmp_path: Path) -> None:
-    if "SecretService" not in type(keyring.get_keyring()).__module__ or not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        pytest.skip("no Secret Service keychain here (scripts/test starts gnome-keyring in a D-Bus session)")
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        no_keychain("no D-Bus session (scripts/test starts one with gnome-keyring in it)")
+    if TokenStore().backend_description() != "Secret Service (GNOME Keyring or KWallet)":
+        no_keychain("no Secret Service keychain here (scripts/test starts gnome-keyring in a D-Bus session)")
     admin(sandbox, "PUT", "/tokens", {"rf": RF_SECRET, "pd": PD_SECRET})
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("RF_DESKTOP_") or k == "RF_DESKTOP_DATA_DIR"}
     for service, secret in (("referral-factory", RF_SECRET), ("pipedrive", PD_SECRET)):
