@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from keyring.backend import KeyringBackend
+from keyring.compat import properties
 from keyring.errors import KeyringLocked
-from keyring.util import properties
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QRadioButton
 from pytestqt.qtbot import QtBot
