@@ -196,7 +196,7 @@ class FinishStep(_Step):
         )
         self.summary = wrapped_label()
         self.panel = MessagePanel()
-        # the seed article's step 8, done for the owner: prove the set-up works before real referrals come
+        # Referral Factory's guide ends with a manual test; offer ours before real referrals come
         self.send_test = QCheckBox("Send a &test referral when the window opens")
         self.send_test.setChecked(True)
         self.column.addWidget(self.summary)
