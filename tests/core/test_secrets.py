@@ -11,8 +11,7 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService, chainer, fail, null
-from keyring.compat import properties
-from keyring.errors import InitError, KeyringError, KeyringLocked, PasswordDeleteError
+from keyring.errors import InitError, KeyringError, KeyringLocked
 from secretstorage.exceptions import (
     LockedException,
     PromptDismissedException,
@@ -31,30 +30,9 @@ from rf_desktop.core.secrets import (
     choose_backend,
 )
 from tests.conftest import no_keychain
+from tests.keychains import MemoryKeyring
 
 TOKEN = "pd-token-5c1e0d9b7a"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keychain in a dict. Never picked by keyring's own discovery (not viable)."""
-
-    @properties.classproperty
-    def priority(cls) -> float:
-        raise RuntimeError("only for tests that pass it in")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.items.pop((service, username), None) is None:
-            raise PasswordDeleteError("not found")
 
 
 class FailingKeyring(MemoryKeyring):
@@ -96,7 +74,7 @@ def test_set_get_delete_round_trip(memory: MemoryKeyring) -> None:
     tokens = TokenStore(memory)
     assert tokens.get(PIPEDRIVE) is None
     tokens.set(PIPEDRIVE, f"  {TOKEN}\n")
-    assert memory.items == {(SERVICE, PIPEDRIVE): TOKEN}  # pasted whitespace removed
+    assert memory.passwords == {(SERVICE, PIPEDRIVE): TOKEN}  # pasted whitespace removed
     assert tokens.get(PIPEDRIVE) == TOKEN
     assert tokens.get(REFERRAL_FACTORY) is None
     tokens.delete(PIPEDRIVE)

@@ -22,9 +22,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import qasync
-from keyring.backend import KeyringBackend
-from keyring.compat import properties
-from keyring.errors import PasswordDeleteError
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -36,6 +33,7 @@ from rf_desktop.gui.app import point_at_sandbox
 from rf_desktop.gui.controller import AppController, TokenSource
 from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.sandbox.server import SandboxServer
+from tests.keychains import MemoryKeyring
 
 T = TypeVar("T")
 Runner = Callable[..., Any]
@@ -56,30 +54,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             # pytest-qt reads only the closest qt_log_ignore marker: put one first that has them all
             own = tuple(pattern for marker in item.iter_markers("qt_log_ignore") for pattern in marker.args)
             item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_LIMITS, *own), append=False)
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keychain that forgets everything at the end of the test."""
-
-    # not viable for keyring's own discovery: a viable test backend would join the real keychain in the
-    # chain keyring builds, and answer for it in the real-keychain tests
-    @properties.classproperty
-    def priority(cls) -> float:
-        raise RuntimeError("only for tests that pass it in")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.passwords.pop((service, username), None) is None:
-            raise PasswordDeleteError("not stored")
 
 
 @pytest.fixture(autouse=True)
