@@ -431,6 +431,8 @@ class TrialRun:
         self._seen: set[int] = set()
         self._person_actions: dict[int, str] = {}
         self._engine_state: tuple[str, str] | None = None
+        # the sync's last problem: a cycle that fails fast is back to "running" before a look can see it
+        self._last_problem = ""
         self._waiting = ""
         self._names: dict[int, str] = {}
         # the run and the cleanup share the clients and the step bookkeeping: one at a time
@@ -924,6 +926,8 @@ class TrialRun:
                 self._person_actions[event.row.rf_user_id] = event.row.action
         elif isinstance(event, StateChanged):
             self._engine_state = (event.state, event.message)
+            if event.state == ERROR:
+                self._last_problem = event.message
         self._wake.set()
 
     def person_created(self, rf_user_id: int) -> bool | None:
@@ -999,6 +1003,8 @@ class TrialRun:
         if state != SYNCING:
             # while a cycle runs, what held the referral up in the last one still stands
             self._waiting = self._waiting_reason(row, state, message)
+        elif not self._waiting and self._last_problem:
+            self._waiting = self._waiting_reason(row, ERROR, self._last_problem)
         return self._waiting
 
     @staticmethod
@@ -1065,6 +1071,7 @@ class TrialRun:
             return False
         self._begin(QUALIFIED_STEP, f"Waiting for the qualification. {self.what_to_do()}")
         self._engine_state = None  # what the sync said during the run may be old news
+        self._last_problem = ""
         unsubscribe = self.engine.subscribe(self._heard) if self.engine is not None else None
         try:
             row = await self._wait_for_qualified(rf_user_id, timeout)
