@@ -43,6 +43,7 @@ from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.first_run import CONFIGURED, DEMO, FirstRunDialog
 from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.gui.tasks import run_dialog
+from rf_desktop.gui.wheel_guard import install_wheel_guard
 from rf_desktop.paths import data_dir, default_db_path, demo_db_path
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setDesktopFileName(APP_NAME)
     app.setQuitOnLastWindowClosed(False)  # quitting goes through main(), which stops the sync first
     theme.follow_system(app)
+    install_wheel_guard(app)
     app.setWindowIcon(icons.app_icon())
     return app
 
