@@ -6,6 +6,8 @@
 - Any cell that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return,
   or their full-width forms) gets a leading single quote, so a crafted name in a sign-up form cannot
   become a formula on the owner's computer.
+- Each row names its referral by name and email, and says where that referral stands now in the words the
+  window uses (`vocabulary`), rather than by an id only rf-desktop knows.
 - Rows stream from the store in chunks (constant memory), into a temporary file beside the destination
   that replaces it only when complete: a failed export never leaves half a file.
 """
@@ -19,11 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from rf_desktop.core.store import LogRow, Store
+from rf_desktop.core.store import LogRow, Referral, Store
+from rf_desktop.core.vocabulary import describe
 
-HEADER = ("time", "level", "referral", "action", "person_id", "lead_id", "deal_id", "message", "test")
+HEADER = (
+    "time", "level", "name", "email", "state", "action", "person_id", "lead_id", "deal_id", "message", "test",
+)  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 PROGRESS_EVERY = 1000
+# referrals remembered while exporting, so a long log reads each one once without holding them all
+REFERRAL_CACHE_SIZE = 5000
 
 
 def neutralise_cell(value: Any) -> str:
@@ -32,11 +39,30 @@ def neutralise_cell(value: Any) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def _cells(row: LogRow) -> list[str]:
+class _Referrals:
+    """The referrals the log names, each read from the store once."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[int, Referral | None] = {}
+
+    def get(self, rf_user_id: int | None) -> Referral | None:
+        if rf_user_id is None:
+            return None
+        if rf_user_id not in self._known:
+            if len(self._known) >= REFERRAL_CACHE_SIZE:
+                self._known.clear()
+            self._known[rf_user_id] = self._store.get(rf_user_id)
+        return self._known[rf_user_id]
+
+
+def _cells(row: LogRow, referral: Referral | None) -> list[str]:
     values = (
         row.time,
         row.level,
-        row.rf_user_id,
+        referral.first_name if referral else "",
+        referral.email if referral else "",
+        describe(referral).word if referral else "",
         row.action,
         row.person_id,
         row.lead_id,
@@ -58,8 +84,9 @@ def _write_rows(
     writer = csv.writer(out)
     writer.writerow(HEADER)
     written = 0
+    referrals = _Referrals(store)
     for row in store.iter_log(level=level, text=text):
-        writer.writerow(_cells(row))
+        writer.writerow(_cells(row, referrals.get(row.rf_user_id)))
         written += 1
         if progress is not None and written % PROGRESS_EVERY == 0:
             # rows logged during the export can push the count past the first total

@@ -20,7 +20,7 @@ import json
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -520,7 +520,9 @@ class Store:
         return {status: found.get(status, 0) for status in STATUSES}
 
     @staticmethod
-    def _filters(text: str | None, status: str | None, is_test: bool | None) -> tuple[str, list[Any]]:
+    def _filters(
+        text: str | None, status: str | Collection[str] | None, is_test: bool | None
+    ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if text and text.strip():
@@ -530,9 +532,13 @@ class Store:
                 "OR campaign_name LIKE ? ESCAPE '\\')"
             )
             params += [pattern] * 4
-        if status is not None:
+        if isinstance(status, str):
             clauses.append("status = ?")
             params.append(status)
+        elif status is not None:
+            statuses = sorted(status)
+            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params += statuses
         if is_test is not None:
             clauses.append("is_test = ?")
             params.append(int(is_test))
@@ -542,7 +548,7 @@ class Store:
         self,
         *,
         text: str | None = None,
-        status: str | None = None,
+        status: str | Collection[str] | None = None,
         order_by: str = "recorded_at",
         descending: bool = True,
         limit: int | None = None,
@@ -550,7 +556,7 @@ class Store:
         is_test: bool | None = None,
     ) -> list[Referral]:
         """One page of referrals for the window. `text` matches email, first name, code or campaign name
-        anywhere, ignoring case."""
+        anywhere, ignoring case; `status` is one status or any of several."""
         if order_by not in _ORDERABLE:
             raise ValueError(f"Cannot sort referrals by {order_by!r}")
         where, params = self._filters(text, status, is_test)
@@ -563,7 +569,11 @@ class Store:
         return [_referral(row) for row in rows]
 
     def count(
-        self, *, text: str | None = None, status: str | None = None, is_test: bool | None = None
+        self,
+        *,
+        text: str | None = None,
+        status: str | Collection[str] | None = None,
+        is_test: bool | None = None,
     ) -> int:
         where, params = self._filters(text, status, is_test)
         return int(self._rows(f"SELECT count(*) AS n FROM referrals {where}", params)[0]["n"])  # noqa: S608

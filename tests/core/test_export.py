@@ -11,7 +11,7 @@ import pytest
 
 from rf_desktop.core import export
 from rf_desktop.core.export import HEADER, export_log_csv, neutralise_cell
-from rf_desktop.core.store import Store
+from rf_desktop.core.store import FAILED, WAITING, Referral, Store
 
 
 @pytest.fixture
@@ -46,6 +46,8 @@ def test_neutralise_cell(value: object, expected: str) -> None:
 
 
 def test_export_writes_header_rows_and_neutralised_cells(store: Store, tmp_path: Path) -> None:
+    store.record_referral(Referral(rf_user_id=1, campaign_id=1, first_name="Zoë", email="zoe@example.com"))
+    store.update(1, status=WAITING)
     store.log("info", "person created", "Created Pipedrive person Zoë.", rf_user_id=1, person_id=10)
     store.log(
         "error", "lead failed", "=cmd|'/c calc'!A0", rf_user_id=2, lead_id="9c6f3d2e-aaaa", is_test=True
@@ -56,9 +58,14 @@ def test_export_writes_header_rows_and_neutralised_cells(store: Store, tmp_path:
     assert dest.read_bytes().startswith(b"\xef\xbb\xbf")  # the byte-order mark Excel needs
     rows = read_csv(dest)
     assert rows[0] == list(HEADER)
-    assert rows[1][1:] == ["info", "1", "person created", "10", "", "", "Created Pipedrive person Zoë.", ""]
-    assert rows[2][1:] == ["error", "2", "lead failed", "", "9c6f3d2e-aaaa", "", "'=cmd|'/c calc'!A0", "yes"]
-    assert rows[3][7] == 'Line one,\n"quoted" line two'
+    assert rows[1][1:] == [
+        "info", "Zoë", "zoe@example.com", "In Pipedrive", "person created", "10", "", "",
+        "Created Pipedrive person Zoë.", "",
+    ]  # fmt: skip
+    assert rows[2][1:] == [
+        "error", "", "", "", "lead failed", "", "9c6f3d2e-aaaa", "", "'=cmd|'/c calc'!A0", "yes",
+    ]  # fmt: skip
+    assert rows[3][9] == 'Line one,\n"quoted" line two'
     assert rows[1][0].endswith("Z")
 
 
@@ -68,9 +75,9 @@ def test_export_filters_like_the_window(store: Store, tmp_path: Path) -> None:
     store.log("error", "c", "broken down")
     dest = tmp_path / "log.csv"
     assert export_log_csv(store, dest, level="warning") == 2
-    assert [r[3] for r in read_csv(dest)[1:]] == ["b", "c"]
+    assert [r[5] for r in read_csv(dest)[1:]] == ["b", "c"]
     assert export_log_csv(store, dest, text="down", level="error") == 1
-    assert [r[3] for r in read_csv(dest)[1:]] == ["c"]
+    assert [r[5] for r in read_csv(dest)[1:]] == ["c"]
 
 
 def test_export_streams_and_reports_progress(
@@ -85,7 +92,7 @@ def test_export_streams_and_reports_progress(
     )
     assert written == 25
     assert calls == [(10, 25), (20, 25), (25, 25)]
-    assert [r[7] for r in read_csv(tmp_path / "log.csv")[1:]] == [f"row {i}" for i in range(25)]
+    assert [r[9] for r in read_csv(tmp_path / "log.csv")[1:]] == [f"row {i}" for i in range(25)]
 
 
 def test_export_of_an_empty_log_has_just_the_header(store: Store, tmp_path: Path) -> None:
@@ -101,7 +108,7 @@ def test_export_to_an_open_stream(store: Store) -> None:
     assert export_log_csv(store, out) == 1
     text = out.getvalue()
     assert not text.startswith("\ufeff")
-    assert list(csv.reader(io.StringIO(text)))[1][7] == "'+danger"
+    assert list(csv.reader(io.StringIO(text)))[1][9] == "'+danger"
 
 
 def test_a_failed_export_keeps_the_old_file_and_leaves_no_temp_file(store: Store, tmp_path: Path) -> None:
@@ -146,3 +153,22 @@ def test_an_export_never_contains_a_token(
     dest = tmp_path / "log.csv"
     export_log_csv(store, dest)
     assert token.encode() not in dest.read_bytes()
+
+
+def test_each_row_names_its_referral_and_says_where_it_stands_in_the_windows_words(
+    store: Store, tmp_path: Path
+) -> None:
+    store.record_referral(Referral(rf_user_id=7, campaign_id=1, first_name="王芳", email="wang@example.com"))
+    store.update(7, status=FAILED, status_reason="Pipedrive refused it.", permanent=1)
+    store.log("error", "failed", "Pipedrive refused it.", rf_user_id=7)
+    store.record_referral(
+        Referral(rf_user_id=8, campaign_id=1, first_name="Tess", email="tess@example.com", is_test=True)
+    )
+    store.log("info", "test referral", "Signed up.", rf_user_id=8, is_test=True)
+    export_log_csv(store, tmp_path / "log.csv")
+    rows = [dict(zip(HEADER, row, strict=True)) for row in read_csv(tmp_path / "log.csv")[1:]]
+    assert [(r["name"], r["email"], r["state"]) for r in rows] == [
+        ("王芳", "wang@example.com", "Needs attention"),
+        ("Tess", "tess@example.com", "Test"),
+    ]
+    assert "7" not in (rows[0]["name"], rows[0]["email"])
