@@ -649,9 +649,14 @@ class Store:
         text: str | None = None,
         limit: int | None = None,
         before_id: int | None = None,
+        rf_user_id: int | None = None,
     ) -> list[LogRow]:
-        """Newest first. `level` keeps that level and the more severe ones; `before_id` pages backwards."""
+        """Newest first. `level` keeps that level and the more severe ones; `before_id` pages backwards;
+        `rf_user_id` keeps one referral's rows."""
         clauses, params = self._log_filters(level, text)
+        if rf_user_id is not None:
+            clauses.append("rf_user_id = ?")
+            params.append(rf_user_id)
         if before_id is not None:
             clauses.append("id < ?")
             params.append(before_id)

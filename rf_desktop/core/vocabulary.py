@@ -26,9 +26,9 @@ class Standing:
     test: bool = False
 
 
-SENDING_NOW = Standing(
-    "sending",
-    "Sending",
+TO_SEND = Standing(
+    "to_send",
+    "To send",
     "Recorded from Referral Factory; rf-desktop is sending it to Pipedrive.",
     frozenset({PENDING, SENDING}),
 )
@@ -63,7 +63,7 @@ TEST = Standing(
     frozenset({PENDING, SENDING, SENT, WAITING, QUALIFIED, FAILED, SKIPPED}),
     test=True,
 )
-STANDINGS = (SENDING_NOW, IN_PIPEDRIVE, QUALIFIED_NOW, NOT_SENT, NEEDS_ATTENTION, TEST)
+STANDINGS = (TO_SEND, IN_PIPEDRIVE, QUALIFIED_NOW, NOT_SENT, NEEDS_ATTENTION, TEST)
 STANDING_BY_KEY = {standing.key: standing for standing in STANDINGS}
 
 # What each status means when the sync left no reason of its own, and what the owner can do about it.

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
-from rf_desktop.core import config, connections
+from rf_desktop.core import config, connections, vocabulary
 from rf_desktop.core.config import Issue, Settings
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
 from rf_desktop.core.events import (
@@ -297,6 +297,10 @@ class AppController(QObject):
 
     def counts(self) -> dict[str, int]:
         return self.store.counts()
+
+    def standing_counts(self) -> dict[str, int]:
+        """Referrals per state in the owner's words (`core.vocabulary`)."""
+        return vocabulary.standing_counts(self.store)
 
     # --- Pipedrive links ------------------------------------------------------------------------------
 

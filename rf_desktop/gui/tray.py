@@ -114,7 +114,7 @@ class Tray(QObject):
             return
         self.icon.setIcon(icons.icon(tray_icon_name(self.controller.state)))
         self.icon.setToolTip(
-            tray_tooltip(self.controller.state, self.controller.state_message, self.controller.counts())
+            tray_tooltip(self.controller.state, self.controller.state_message, self.controller.standing_counts())
         )
 
     def _counts_changed(self, _rf_user_id: int) -> None:

@@ -16,8 +16,8 @@ def referral(**fields: object) -> Referral:
 def test_every_status_has_one_word_a_reason_and_a_next_step() -> None:
     words = {status: vocabulary.describe(referral(status=status)) for status in STATUSES}
     assert {status: d.word for status, d in words.items()} == {
-        "pending": "Sending",
-        "sending": "Sending",
+        "pending": "To send",
+        "sending": "To send",
         "sent": "In Pipedrive",
         "waiting": "In Pipedrive",
         "qualified": "Qualified",
@@ -57,7 +57,7 @@ def test_counts_per_state_keep_test_referrals_apart(tmp_path: Path) -> None:
             store.update(number, status=status)
         counts = vocabulary.standing_counts(store)
         assert counts == {
-            "sending": 0, "in_pipedrive": 2, "qualified": 1, "not_sent": 0, "attention": 1, "test": 2,
+            "to_send": 0, "in_pipedrive": 2, "qualified": 1, "not_sent": 0, "attention": 1, "test": 2,
         }  # fmt: skip
         assert vocabulary.counts_sentence(counts) == "2 in Pipedrive · 1 qualified · 1 needs attention · 2 test"
         group = vocabulary.IN_PIPEDRIVE

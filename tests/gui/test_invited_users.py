@@ -7,8 +7,9 @@ from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core.trial_run import TEST_REMOVED
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.models.referrals import COLUMN_INDEX
+from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE
 from rf_desktop.gui.pages.invited_users import InvitedUsersPage
 from tests.gui.conftest import Runner, bulk_referrals, referral
 
@@ -73,13 +74,17 @@ def test_the_status_filter_shows_counts_and_filters(controller: AppController, q
 
     labels = [page.status_filter.itemText(i) for i in range(page.status_filter.count())]
     assert labels == [
-        "All (12)", "Pending (8)", "Sent (0)", "Waiting (0)", "Qualified (1)", "Failed (3)", "Skipped (0)",
+        "All (12)", "To send (8)", "In Pipedrive (0)", "Qualified (1)", "Not sent (0)", "Needs attention (3)",
+        "Test (0)",
     ]  # fmt: skip
-    page.status_filter.setCurrentIndex(labels.index("Failed (3)"))
+    page.status_filter.setCurrentIndex(labels.index("Needs attention (3)"))
     assert page.model.rowCount() == 3
-    assert {cell(page, r, "status") for r in range(3)} == {"Failed"}
+    assert {cell(page, r, "status") for r in range(3)} == {"Needs attention"}
+    # the reason is in the table itself, not only in a tooltip
+    assert {cell(page, r, "reason") for r in range(3)} == {"Pipedrive refused it"}
     tooltip = page.model.index(0, COLUMN_INDEX["status"]).data(Qt.ItemDataRole.ToolTipRole)
-    assert tooltip == "Failed: Pipedrive refused it"
+    assert tooltip.startswith("Needs attention: Sending it or qualifying it failed")
+    assert "Pipedrive refused it" in tooltip and "Next: " in tooltip
 
 
 def test_clicking_a_column_header_sorts_by_it(controller: AppController, page: InvitedUsersPage, qtbot: QtBot) -> None:
@@ -107,7 +112,7 @@ def test_retry_a_failed_referral(
     controller.pause()  # the retry is recorded at once; the sync itself is not what this test is about
     page = InvitedUsersPage(controller)
     qtbot.addWidget(page)
-    page.status_filter.setCurrentIndex(5)  # Failed
+    page.status_filter.setCurrentIndex(5)  # Needs attention
     assert page.model.rowCount() == 1
     page.table.selectRow(0)
     assert page.retry_button.isEnabled()
@@ -116,7 +121,7 @@ def test_retry_a_failed_referral(
 
     assert controller.store.get(900).status == "pending"  # type: ignore[union-attr]
     qtbot.waitUntil(lambda: page.model.rowCount() == 0)  # no longer failed: the view follows
-    qtbot.waitUntil(lambda: page.status_filter.itemText(5) == "Failed (0)")
+    qtbot.waitUntil(lambda: page.status_filter.itemText(5) == "Needs attention (0)")
 
 
 def test_retry_is_offered_only_for_failed_or_skipped_rows(controller: AppController, qtbot: QtBot) -> None:
@@ -140,7 +145,8 @@ def test_copy_rows_as_tab_separated_text(controller: AppController, page: Invite
     copied = QGuiApplication.clipboard().text()
     fields = copied.split("\t")
     assert fields[:4] == ["Łukasz", "lukasz@example.com", "Alice", "Spring Referral Campaign"]
-    assert fields[5:9] == ["31", "0b9f6a52-8d7e-4c1a-9f3e-2a1b3c4d5e6f", "", "Waiting"]
+    assert fields[5:8] == ["31", "0b9f6a52-8d7e-4c1a-9f3e-2a1b3c4d5e6f", ""]
+    assert fields[8] == "In Pipedrive: Person and lead or deal created; watching Pipedrive for the conversion."
 
 
 def test_person_lead_and_deal_open_in_pipedrive(
@@ -179,7 +185,7 @@ def test_live_changes_reach_the_table(controller: AppController, page: InvitedUs
     controller.store.update(1, status="qualified")
     controller.referralChanged.emit(1)
     qtbot.waitUntil(lambda: cell(page, 0, "status") == "Qualified")
-    qtbot.waitUntil(lambda: page.status_filter.itemText(4) == "Qualified (1)")
+    qtbot.waitUntil(lambda: page.status_filter.itemText(3) == "Qualified (1)")
 
 
 def test_a_search_with_no_match_says_so(controller: AppController, page: InvitedUsersPage, qtbot: QtBot) -> None:
@@ -206,5 +212,74 @@ def test_context_menu_offers_the_row_actions(controller: AppController, page: In
         assert page.table.selectionModel().isRowSelected(row)
         return [a.text() for a in menu.actions() if a.isEnabled() and not a.isSeparator()]
 
-    assert enabled_actions("Failed") == ["Retry", "Copy row"]
-    assert enabled_actions("Pending") == ["Copy row", "Open person"]
+    assert enabled_actions("Needs attention") == ["Retry", "Copy row"]
+    assert enabled_actions("To send") == ["Copy row", "Open person"]
+
+
+def test_the_details_pane_tells_the_selected_referrals_story_and_retries_it(
+    sandbox_controller: AppController, qtbot: QtBot, opened_urls: list[str]
+) -> None:
+    controller = sandbox_controller
+    store = controller.store
+    store.record_referral(referral(31, first_name="Ana", email="ana@example.com"))
+    store.log("info", "recorded", "New sign-up from Referral Factory.", rf_user_id=31)
+    store.log("info", "person created", "Created Pipedrive person 77.", rf_user_id=31, person_id=77)
+    store.log("error", "failed", "Pipedrive refused the lead: no title.", rf_user_id=31)
+    store.log("info", "recorded", "Someone else's row.", rf_user_id=32)
+    store.update(31, status="failed", status_reason="Pipedrive refused the lead: no title.", permanent=1, person_id=77)
+    controller.start_engine()
+    controller.pause()
+    page = InvitedUsersPage(controller)
+    qtbot.addWidget(page)
+    page.resize(1100, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    assert "Select a referral" in page.details.heading.text()
+
+    click_cell(qtbot, page, 0, "email")
+
+    details = page.details
+    assert "Ana" in details.heading.text() and "ana@example.com" in details.heading.text()
+    assert "Needs attention" in details.state.text()
+    assert details.reason.text() == "Why: Pipedrive refused the lead: no title."
+    assert "press Retry" in details.next_step.text()
+    timeline = [details.timeline.item(i).text() for i in range(details.timeline.count())]
+    assert len(timeline) == 3  # this referral's rows only, oldest first
+    assert timeline[0].endswith("Recorded: New sign-up from Referral Factory.")
+    assert timeline[-1].endswith("Failed: Pipedrive refused the lead: no title.")
+
+    details.links.linkActivated.emit("person:77")  # as a click on the link does
+    assert opened_urls == [f"{controller.settings().pipedrive.base_url.rstrip('/')}/person/77"]
+
+    assert details.retry_button.isEnabled()
+    qtbot.mouseClick(details.retry_button, Qt.MouseButton.LeftButton)
+    assert store.get(31).status == "pending"  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: "To send" in details.state.text())
+    last_line = lambda: details.timeline.item(details.timeline.count() - 1).text()  # noqa: E731
+    qtbot.waitUntil(lambda: last_line().endswith("Retry requested by the owner."))
+    assert not details.retry_button.isEnabled()
+
+
+def test_a_cleaned_up_test_referral_says_so_and_links_nowhere(
+    controller: AppController, page: InvitedUsersPage, qtbot: QtBot, opened_urls: list[str]
+) -> None:
+    """After the test wizard's clean-up, the test referral's Pipedrive records no longer exist."""
+    controller.store.record_referral(referral(50, first_name="Test", is_test=True))
+    controller.store.update(
+        50, status="skipped", status_reason=TEST_REMOVED, permanent=1, person_id=5, lead_id="0b9f6a52-aaaa"
+    )
+    controller.referralChanged.emit(50)
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1)
+    assert cell(page, 0, "status") == "Test"
+    assert "removed" in cell(page, 0, "reason") and "Skipped" not in cell(page, 0, "reason")
+    assert page.model.index(0, COLUMN_INDEX["person"]).data(LINK_ROLE) is None
+
+    click_cell(qtbot, page, 0, "person")
+    click_cell(qtbot, page, 0, "name", double=True)
+    assert opened_urls == []
+    assert not page.open_button.isEnabled()
+    assert not page.retry_button.isEnabled()
+    assert "removed its records" in page.details.links.text()
+    assert "<a " not in page.details.links.text()
+    qtbot.waitUntil(lambda: page.status_filter.itemText(page.status_filter.count() - 1) == "Test (1)")
+    assert page.status_filter.itemText(4) == "Not sent (0)"

@@ -145,7 +145,7 @@ def test_the_status_bar_shows_state_budget_and_counts(
     window = make_window(controller)
     status = window.status
     assert status.pill.text == "Not set up"
-    assert status.counts.text() == "0 sent · 0 waiting · 1 qualified · 1 failed"
+    assert status.counts.text() == "3 to send · 0 in Pipedrive · 1 qualified · 1 needs attention"
 
     soon = datetime.now(UTC) + timedelta(seconds=25)
     controller._on_engine_event(StateChanged("idle", "Up to date.", soon))
@@ -157,7 +157,7 @@ def test_the_status_bar_shows_state_budget_and_counts(
 
     controller.store.update(3, status="waiting")
     controller.referralChanged.emit(3)
-    qtbot.waitUntil(lambda: "1 waiting" in status.counts.text())
+    qtbot.waitUntil(lambda: "1 in Pipedrive" in status.counts.text())
 
 
 def test_status_texts() -> None:
@@ -166,7 +166,7 @@ def test_status_texts() -> None:
     assert budget_text(None) == "Pipedrive tokens today: not known yet"
     assert budget_text(BudgetChanged(500, 30_000, 10_000, None)) == "Pipedrive tokens today: 500 / 10,000 (5%)"
     assert budget_text(BudgetChanged(500, None, None, None)) == "Pipedrive tokens today: 500"
-    assert counts_text({"sent": 1200, "failed": 3}) == "1,200 sent · 0 waiting · 0 qualified · 3 failed"
+    assert counts_text({"in_pipedrive": 1200, "attention": 3}) == "1,200 in Pipedrive · 0 qualified · 3 needs attention"
     now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     assert next_check_text("idle", now + timedelta(seconds=90), now) == "Next check in 90 s"
     assert next_check_text("idle", now + timedelta(minutes=30), now) == "Next check in 30 min"

@@ -4,15 +4,18 @@ insert and change rows without a reset, and 100,000 rows."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from PySide6.QtCore import QModelIndex, Qt
+import pytest
+from PySide6.QtCore import QLocale, QModelIndex, Qt
 from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core import vocabulary
 from rf_desktop.core.store import Store
-from rf_desktop.gui.models.formatting import long_time, short_id, short_time
+from rf_desktop.gui.models.formatting import long_time, short_id, short_time, signed_up_text
 from rf_desktop.gui.models.log import LEVEL_FILTERS, LogTableModel
 from rf_desktop.gui.models.referrals import (
     COLUMN_INDEX,
@@ -52,7 +55,7 @@ def test_referral_model_passes_qt_model_checks(store: Store, qtmodeltester: Mode
     model = ReferralTableModel(store, page_size=40, max_pages=3)
     qtmodeltester.check(model)
     assert model.rowCount() == 250
-    assert model.columnCount() == 10
+    assert model.columnCount() == 11  # the reason has a column of its own
 
 
 def test_referral_model_reads_only_the_pages_it_shows(store: Store) -> None:
@@ -89,7 +92,10 @@ def test_sorting_and_filtering_are_done_by_the_store(store: Store) -> None:
     assert model.rowCount() == 2
     model.set_filter(text="", status="failed")
     assert model.rowCount() == 2
-    assert {shown(model, r, STATUS) for r in range(2)} == {"Failed"}
+    assert {shown(model, r, STATUS) for r in range(2)} == {"Needs attention"}
+    store.update(7, status="sending")
+    model.set_filter(status=vocabulary.TO_SEND)  # the owner's state: pending and sending alike
+    assert model.rowCount() == 30
     model.set_filter(status=None)
     assert model.rowCount() == 32
 
@@ -169,7 +175,7 @@ def test_bursts_of_changes_become_one_refresh(store: Store, qtbot: QtBot) -> Non
     for rf_user_id in range(1, 51):
         store.update(rf_user_id, status="sent")
         model.note_changed(rf_user_id)
-    qtbot.waitUntil(lambda: shown(model, 0, STATUS) == "Sent")
+    qtbot.waitUntil(lambda: shown(model, 0, STATUS) == "In Pipedrive")
     assert len(refreshes) == 1
 
 
@@ -186,7 +192,13 @@ def test_cells_show_links_statuses_and_reasons(store: Store) -> None:
     assert person.data(Qt.ItemDataRole.FontRole).underline()
     assert model.index(row, COLUMN_INDEX["deal"]).data(LINK_ROLE) is None
     status = model.index(row, STATUS)
-    assert status.data(Qt.ItemDataRole.ToolTipRole) == "Failed: Pipedrive refused it: bad email"
+    assert status.data() == "Needs attention"
+    assert model.index(row, COLUMN_INDEX["reason"]).data() == "Pipedrive refused it: bad email"
+    assert status.data(Qt.ItemDataRole.ToolTipRole).splitlines() == [
+        "Needs attention: Sending it or qualifying it failed (the reason says why).",
+        "Pipedrive refused it: bad email",
+        "Next: Nothing: rf-desktop tries again by itself. Press Retry to try now.",
+    ]
     assert not status.data(Qt.ItemDataRole.DecorationRole).isNull()
     assert model.index(row, NAME).data(REFERRAL_ROLE).rf_user_id == 1
     assert shown(model, 1 - row, NAME) == "Test (test)"
@@ -225,7 +237,7 @@ def test_a_thousand_updates_reach_the_view(big_store: Store, qtbot: QtBot) -> No
     for rf_user_id in changed_ids:
         store.update(rf_user_id, status="waiting", lead_id=f"lead-{rf_user_id}")
         model.note_changed(rf_user_id)
-    qtbot.waitUntil(lambda: all(shown(model, r, STATUS) == "Waiting" for r in range(30)), timeout=5000)
+    qtbot.waitUntil(lambda: all(shown(model, r, STATUS) == "In Pipedrive" for r in range(30)), timeout=5000)
     assert model.rowCount() == 100_000
     assert model.index(0, COLUMN_INDEX["lead"]).data(LINK_ROLE) == ("lead", f"lead-{visible[0]}")
     # a row far below, read when scrolled to, is current too
@@ -321,17 +333,49 @@ def test_log_shows_referral_names(store: Store) -> None:
 # --- formatting -------------------------------------------------------------------------------------------
 
 
-def test_times_and_ids_are_short_in_cells_and_complete_in_tooltips() -> None:
+@pytest.fixture
+def locale() -> Iterator[Callable[[str], None]]:
+    """Run as if the owner's system used this locale."""
+    before = QLocale()
+    yield lambda name: QLocale.setDefault(QLocale(name))
+    QLocale.setDefault(before)
+
+
+def test_times_and_ids_are_short_in_cells_and_complete_in_tooltips(locale: Callable[[str], None]) -> None:
+    locale("en_GB")
     now = datetime(2025, 6, 15, 12, 0, tzinfo=UTC).astimezone()
     today = now.strftime("%Y-%m-%d")
     assert short_time(today, now) == "Today"
     assert short_time((now - timedelta(days=1)).strftime("%Y-%m-%d"), now) == "Yesterday"
-    assert short_time("2025-03-01", now) == "1 Mar"
-    assert short_time("2023-03-01", now) == "1 Mar 2023"
+    assert short_time("2025-03-01", now) == "01/03/2025"
     assert short_time(now.isoformat(), now) == now.strftime("%H:%M")
     assert short_time(now.isoformat(), now, seconds=True) == now.strftime("%H:%M:%S")
+    assert short_time((now - timedelta(days=1)).isoformat(), now) == f"Yesterday {now:%H:%M}"
     assert short_time("not a time", now) == "not a time"
-    assert long_time("2025-03-01") == "2025-03-01"
+    assert long_time("2025-03-01") == "Saturday, 1 March 2025"
+
+
+def test_dates_and_times_follow_the_owners_locale(locale: Callable[[str], None]) -> None:
+    moment = datetime(2025, 6, 15, 15, 4, 5).astimezone()
+    now = moment + timedelta(days=3)
+    locale("en_US")
+    assert short_time(moment.isoformat(), now) == "6/15/25 3:04\u202fPM"
+    assert short_time(moment.isoformat(), moment, seconds=True) == "3:04:05\u202fPM"
+    locale("de_DE")
+    assert short_time(moment.isoformat(), now) == "15.06.25 15:04"
+
+
+def test_signed_up_shows_the_time_rf_desktop_saw_the_sign_up(locale: Callable[[str], None]) -> None:
+    """Referral Factory gives the date only; the moment rf-desktop recorded the sign-up gives the time."""
+    locale("en_GB")
+    now = datetime.now().astimezone()
+    seen = now.replace(hour=9, minute=41, second=0, microsecond=0)
+    recorded = seen.astimezone(UTC).isoformat()
+    assert signed_up_text(seen.date().isoformat(), recorded, now) == "Today 09:41"
+    # a sign-up read later from the campaign's history has no time to tell
+    assert signed_up_text("2024-12-27", recorded, now) == "27/12/2024"
+
+
     assert short_id("0b9f6a52-8d7e-4c1a-9f3e-2a1b3c4d5e6f") == "0b9f6a52"
     assert short_id(1234) == "1234"
     assert short_id(None) == ""

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.events import ReferralFailed, ReferralQualified, StateChanged
-from rf_desktop.core.store import STATUSES
+from rf_desktop.core.vocabulary import STANDING_BY_KEY
 from rf_desktop.gui import icons
 from rf_desktop.gui.app import Session
 from rf_desktop.gui.controller import AppController
@@ -51,9 +51,9 @@ def test_every_sync_state_has_a_tray_icon() -> None:
 
 
 def test_the_tooltip_says_the_state_and_the_counts() -> None:
-    counts = dict.fromkeys(STATUSES, 0) | {"sent": 2, "waiting": 5, "qualified": 1}
+    counts = dict.fromkeys(STANDING_BY_KEY, 0) | {"in_pipedrive": 7, "qualified": 1, "test": 1}
     running = tray_tooltip("idle", "Up to date.", counts)
-    assert running == "rf-desktop: Running\n2 sent · 5 waiting · 1 qualified · 0 failed"
+    assert running == "rf-desktop: Running\n7 in Pipedrive · 1 qualified · 1 test"
     error = tray_tooltip("auth_error", "Pipedrive rejected the token.", counts)
     assert error.splitlines()[0] == "rf-desktop: Token rejected"
     assert error.splitlines()[-1] == "Pipedrive rejected the token."

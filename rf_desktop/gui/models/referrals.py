@@ -30,8 +30,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
 from rf_desktop.core.store import Referral, Store
+from rf_desktop.core.vocabulary import Standing, describe
 from rf_desktop.gui import theme
-from rf_desktop.gui.models.formatting import long_time, short_id, short_time, status_label
+from rf_desktop.gui.models.formatting import long_time, short_id, short_time, signed_up_text, signed_up_tooltip
 from rf_desktop.gui.models.status_icons import status_icon
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -58,6 +59,7 @@ COLUMNS = (
     Column("lead", "Lead", "lead_id", link="lead"),
     Column("deal", "Deal", "deal_id", link="deal"),
     Column("status", "Status", "status"),
+    Column("reason", "Why", "status"),
     Column("updated", "Last change", "updated_at"),
 )
 COLUMN_INDEX = {column.key: number for number, column in enumerate(COLUMNS)}
@@ -92,7 +94,7 @@ class ReferralTableModel(QAbstractTableModel):
         self.max_pages = max_pages
         self.coalesce_ms = coalesce_ms
         self._text = ""
-        self._status: str | None = None
+        self._status: Standing | str | None = None
         self._sort_column = COLUMN_INDEX["signed_up"]
         self._descending = True
         self._pages: OrderedDict[int, list[Referral]] = OrderedDict()
@@ -111,15 +113,16 @@ class ReferralTableModel(QAbstractTableModel):
         return self._text
 
     @property
-    def status_filter(self) -> str | None:
+    def status_filter(self) -> Standing | str | None:
         return self._status
 
     @property
     def sort_column(self) -> int:
         return self._sort_column
 
-    def set_filter(self, text: str | None = None, status: str | None = "") -> None:
-        """Filter by free text and/or status (None: every status; "" leaves it unchanged)."""
+    def set_filter(self, text: str | None = None, status: Standing | str | None = "") -> None:
+        """Filter by free text and/or state: one of the owner's states, or one status of the store (None:
+        every state; "" leaves it unchanged)."""
         new_text = self._text if text is None else text.strip()
         new_status = self._status if status == "" else status
         if (new_text, new_status) == (self._text, self._status):
@@ -189,6 +192,8 @@ class ReferralTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if column.key == "status":
                 return theme.status_colour(referral.status)
+            if column.key == "reason" or (column.link and not describe(referral).records_exist):
+                return _quiet_colour()
             if _link(column, referral) is not None:
                 return _link_colour()
             return None
@@ -203,12 +208,17 @@ class ReferralTableModel(QAbstractTableModel):
     # --- reading the store ----------------------------------------------------------------------------
 
     def _count(self) -> int:
-        return self.store.count(text=self._text or None, status=self._status)
+        return self.store.count(text=self._text or None, **self._state_filter())
+
+    def _state_filter(self) -> dict[str, Any]:
+        if self._status is None or isinstance(self._status, str):
+            return {"status": self._status}
+        return {"status": self._status.statuses, "is_test": self._status.test}
 
     def _query(self, offset: int, limit: int) -> list[Referral]:
         return self.store.query(
             text=self._text or None,
-            status=self._status,
+            **self._state_filter(),
             order_by=COLUMNS[self._sort_column].order_by,
             descending=self._descending,
             limit=limit,
@@ -333,7 +343,7 @@ def _display(key: str, r: Referral) -> str:
     if key == "campaign":
         return r.campaign_name or (str(r.campaign_id) if r.campaign_id else "")
     if key == "signed_up":
-        return short_time(r.signed_up_at)
+        return signed_up_text(r.signed_up_at, r.recorded_at)
     if key == "person":
         return short_id(r.person_id)
     if key == "lead":
@@ -341,23 +351,29 @@ def _display(key: str, r: Referral) -> str:
     if key == "deal":
         return short_id(r.deal_id)
     if key == "status":
-        return status_label(r.status)
+        return describe(r).word
+    if key == "reason":
+        return describe(r).reason
     if key == "updated":
         return short_time(r.updated_at)
     return ""
 
 
 def _tooltip(key: str, r: Referral) -> str | None:
-    if key == "status":
-        label = status_label(r.status)
-        return f"{label}: {r.status_reason}" if r.status_reason else label
+    if key in ("status", "reason"):
+        described = describe(r)
+        return f"{described.word}: {described.standing.meaning}\n{described.reason}\nNext: {described.next_step}"
     if key == "signed_up":
-        return long_time(r.signed_up_at)
+        return signed_up_tooltip(r.signed_up_at, r.recorded_at)
     if key == "updated":
         return long_time(r.updated_at)
     if key in ("person", "lead", "deal"):
         record = getattr(r, f"{key}_id")
-        return f"Open {key} {record} in Pipedrive" if record not in (None, "") else None
+        if record in (None, ""):
+            return None
+        if not describe(r).records_exist:
+            return f"{key.capitalize()} {record} was removed from Pipedrive by the test's clean-up"
+        return f"Open {key} {record} in Pipedrive"
     if key == "email" and r.email:
         return r.email
     if key == "referrer" and r.referrer_email:
@@ -367,7 +383,7 @@ def _tooltip(key: str, r: Referral) -> str | None:
 
 
 def _link(column: Column, r: Referral) -> tuple[str, int | str] | None:
-    if column.link is None:
+    if column.link is None or not describe(r).records_exist:
         return None
     record = getattr(r, f"{column.link}_id")
     return (column.link, record) if record not in (None, "") else None
@@ -375,3 +391,7 @@ def _link(column: Column, r: Referral) -> tuple[str, int | str] | None:
 
 def _link_colour() -> QColor:
     return QGuiApplication.palette().color(QPalette.ColorRole.Link)
+
+
+def _quiet_colour() -> QColor:
+    return QGuiApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)

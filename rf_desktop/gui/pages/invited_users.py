@@ -12,33 +12,30 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QSplitter,
     QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from rf_desktop.core.store import FAILED, SKIPPED, Referral
+from rf_desktop.core.store import Referral
+from rf_desktop.core.vocabulary import STANDINGS, Standing, describe
 from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.models.formatting import long_time, status_label
+from rf_desktop.gui.models.formatting import exact_time
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE, ReferralTableModel
+from rf_desktop.gui.widgets.referral_details import RECORD_KINDS, ReferralDetails, can_retry
 from rf_desktop.gui.widgets.search_box import SearchBox
 
-STATUS_FILTERS: tuple[tuple[str, str | None], ...] = (
+# "All", then every state in the owner's words
+STATUS_FILTERS: tuple[tuple[str, Standing | None], ...] = (
     ("All", None),
-    ("Pending", "pending"),
-    ("Sent", "sent"),
-    ("Waiting", "waiting"),
-    ("Qualified", "qualified"),
-    ("Failed", "failed"),
-    ("Skipped", "skipped"),
+    *((standing.word, standing) for standing in STANDINGS),
 )
-RETRYABLE = frozenset({FAILED, SKIPPED})
-RECORD_KINDS = (("person", "Person"), ("lead", "Lead"), ("deal", "Deal"))
 COLUMN_WIDTHS = {
-    "name": 110, "email": 215, "referrer": 90, "campaign": 175, "signed_up": 85,
-    "person": 60, "lead": 80, "deal": 55, "status": 100, "updated": 100,
+    "name": 110, "email": 200, "referrer": 90, "campaign": 160, "signed_up": 110,
+    "person": 60, "lead": 80, "deal": 55, "status": 115, "reason": 260, "updated": 100,
 }  # fmt: skip
 COUNTS_REFRESH_MS = 300
 
@@ -50,12 +47,12 @@ def copy_line(referral: Referral) -> str:
         referral.email,
         referral.referrer_first_name or referral.referrer_email or "",
         referral.campaign_name,
-        long_time(referral.signed_up_at),
+        exact_time(referral.signed_up_at),
         referral.person_id,
         referral.lead_id,
         referral.deal_id,
-        status_label(referral.status) + (f": {referral.status_reason}" if referral.status_reason else ""),
-        long_time(referral.updated_at),
+        f"{describe(referral).word}: {describe(referral).reason}",
+        exact_time(referral.updated_at),
     )
     return "\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ") for v in values)
 
@@ -73,12 +70,13 @@ class InvitedUsersPage(QWidget):
         self.search.setMinimumWidth(160)
         self.status_filter = QComboBox()
         self.status_filter.setAccessibleName("Status filter")
+        self.status_filter.setToolTip("\n".join(f"{s.word}: {s.meaning}" for s in STANDINGS))
         self.status_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for label, status in STATUS_FILTERS:
             self.status_filter.addItem(label, status)
 
         self.retry_button = QPushButton(icons.icon("retry"), "Retry")
-        self.retry_button.setToolTip("Try the selected failed or skipped referrals again")
+        self.retry_button.setToolTip("Send the selected referrals that need attention or were not sent again")
         self.copy_button = QPushButton(icons.icon("copy"), "Copy")
         self.copy_button.setToolTip("Copy the selected rows, tab-separated (Ctrl+C)")
         self.open_button = QToolButton()
@@ -132,9 +130,17 @@ class InvitedUsersPage(QWidget):
         self.empty.setEnabled(False)  # the palette's disabled text: present but quiet
         self.table.viewport().installEventFilter(self)
 
+        self.details = ReferralDetails(controller)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+
         column = QVBoxLayout(self)
         column.addLayout(bar)
-        column.addWidget(self.table, 1)
+        column.addWidget(self.splitter, 1)
 
         self.copy_action = QAction("Copy row", self)
         self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
@@ -158,6 +164,7 @@ class InvitedUsersPage(QWidget):
         self.table.entered.connect(self._on_hover)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.table.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
         self.model.modelReset.connect(self._after_rows_changed)
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
@@ -197,7 +204,7 @@ class InvitedUsersPage(QWidget):
         """Ask the engine to retry the selected failed/skipped referrals; returns how many."""
         retried = 0
         for referral in self.selected_referrals():
-            if referral.status in RETRYABLE:
+            if can_retry(referral):
                 self.controller.retry(referral.rf_user_id)
                 retried += 1
         return retried
@@ -218,10 +225,10 @@ class InvitedUsersPage(QWidget):
     def refresh_counts(self) -> None:
         if self.controller.closed:
             return
-        counts = self.controller.counts()
+        counts = self.controller.standing_counts()
         total = sum(counts.values())
-        for position, (label, status) in enumerate(STATUS_FILTERS):
-            count = total if status is None else counts.get(status, 0)
+        for position, (label, standing) in enumerate(STATUS_FILTERS):
+            count = total if standing is None else counts.get(standing.key, 0)
             self.status_filter.setItemText(position, f"{label} ({count:,})")
 
     # --- reactions ----------------------------------------------------------------------------------------
@@ -243,7 +250,7 @@ class InvitedUsersPage(QWidget):
         if index.data(LINK_ROLE) is not None:
             return  # the click already opened it
         referral = self.model.referral_at(index.row())
-        if referral is None:
+        if referral is None or not describe(referral).records_exist:
             return
         for kind in ("deal", "lead", "person"):
             record = getattr(referral, f"{kind}_id")
@@ -282,15 +289,18 @@ class InvitedUsersPage(QWidget):
 
     def _update_actions(self) -> None:
         selected = self.selected_referrals()
-        can_retry = any(r.status in RETRYABLE for r in selected)
-        self.retry_button.setEnabled(can_retry)
-        self.retry_action.setEnabled(can_retry)
+        retry = any(can_retry(r) for r in selected)
+        self.retry_button.setEnabled(retry)
+        self.retry_action.setEnabled(retry)
         self.copy_button.setEnabled(bool(selected))
         self.copy_action.setEnabled(bool(selected))
         current = self.current_referral()
+        if current != self.details.referral:
+            self.details.show_referral(current)
+        records = current is not None and describe(current).records_exist
         any_link = False
         for kind, _label in RECORD_KINDS:
-            present = current is not None and getattr(current, f"{kind}_id") not in (None, "")
+            present = records and getattr(current, f"{kind}_id") not in (None, "")
             self.open_actions[kind].setEnabled(present)
             any_link = any_link or present
         self.open_button.setEnabled(any_link)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from rf_desktop.core.events import BudgetChanged
+from rf_desktop.core.vocabulary import counts_sentence
 from rf_desktop.gui import theme
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.widgets.status_pill import StatusPill
@@ -27,7 +28,6 @@ STATE_LABELS = {
     "not_configured": "Not set up",
     "stopped": "Stopped",
 }
-COUNTED = ("sent", "waiting", "qualified", "failed")
 # How often the status bar re-reads the counts while referrals keep changing.
 COUNTS_REFRESH_MS = 500
 NOTICE_MS = 10_000
@@ -63,7 +63,8 @@ def budget_tooltip(budget: BudgetChanged | None) -> str:
 
 
 def counts_text(counts: Mapping[str, int]) -> str:
-    return " · ".join(f"{counts.get(status, 0):,} {status}" for status in COUNTED)
+    """Referrals per state (`controller.standing_counts()`), in the words of the table and its filter."""
+    return counts_sentence(counts)
 
 
 def next_check_text(state: str, next_poll_at: datetime | None, now: datetime | None = None) -> str:
@@ -127,7 +128,7 @@ class SyncStatusBar(QStatusBar):
 
     def refresh_counts(self) -> None:
         if not self.controller.closed:
-            self.counts.setText(counts_text(self.controller.counts()))
+            self.counts.setText(counts_text(self.controller.standing_counts()))
 
     def _counts_soon(self, _rf_user_id: int) -> None:
         if not self._counts_timer.isActive() and not self.controller.closed:
