@@ -325,8 +325,8 @@ def test_log_shows_referral_names(store: Store) -> None:
     store.log("info", "pushed", "sent", rf_user_id=3, person_id=9)
     store.log("info", "pushed", "sent", rf_user_id=404)
     model = LogTableModel(store)
-    assert shown(model, 1, 2) == "Łukasz"
-    assert shown(model, 0, 2) == "#404"
+    assert shown(model, 1, 2) == "Łukasz · person3@example.com"
+    assert shown(model, 0, 2) == "Referral 404 (no longer tracked)"
     assert shown(model, 1, 4) == "9"
 
 

@@ -6,11 +6,13 @@ import csv
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.models.log import MESSAGE
+from rf_desktop.gui.models.log import DEAL, LINK_ROLE, MESSAGE, PERSON, REFERRAL
 from rf_desktop.gui.pages.sync_log import SyncLogPage
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import MessageBoxes, referral, sign_up
@@ -65,7 +67,8 @@ def test_export_writes_the_log_as_csv(
     with (tmp_path / "sync-log.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     assert len(rows) == 2501
-    assert rows[1][7] == "'=row 0, with a comma"  # formula-safe, comma quoted
+    assert rows[1][9] == "'=row 0, with a comma"  # formula-safe, comma quoted
+    assert rows[1][2:5] == ["Zoë", "person1@example.com", "To send"]  # name and email, not an internal number
     assert message_boxes.shown[-1][:2] == ("information", "Export finished")
     assert "Exported 2,500 log rows." in message_boxes.texts()[-1]
     assert page.export_button.isEnabled()
@@ -195,3 +198,25 @@ def test_one_export_at_a_time(
     assert first is not None
     qtbot.waitUntil(first.done, timeout=10_000)
     assert first.result() == 50
+
+
+def test_rows_name_the_referral_and_their_ids_open_in_pipedrive(
+    sandbox_controller: AppController, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = sandbox_controller
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url).toString()) or True)
+    controller.store.record_referral(referral(8, first_name="王芳", email="wang.fang@example.com"))
+    controller.store.log("info", "deal created", "Created deal 55.", rf_user_id=8, person_id=21, deal_id=55)
+    page = SyncLogPage(controller)
+    qtbot.addWidget(page)
+    page.resize(1200, 400)
+    page.show()
+    qtbot.waitExposed(page)
+
+    assert page.model.index(0, REFERRAL).data() == "王芳 · wang.fang@example.com"
+    assert page.model.index(0, DEAL).data(LINK_ROLE) == ("deal", 55)
+    assert page.model.index(0, PERSON).data(Qt.ItemDataRole.FontRole).underline()
+    rect = page.table.visualRect(page.model.index(0, DEAL))
+    qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert opened == [f"{controller.settings().pipedrive.base_url.rstrip('/')}/deal/55"]

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
 from rf_desktop.core.store import LogRow, Store
+from rf_desktop.core.vocabulary import describe
 from rf_desktop.gui import theme
 from rf_desktop.gui.models.formatting import long_time, short_id, short_time
 from rf_desktop.gui.models.status_icons import level_icon
@@ -43,10 +45,25 @@ TIME, LEVEL, REFERRAL, ACTION, PERSON, LEAD, DEAL, MESSAGE = range(len(COLUMNS))
 LEVEL_LABELS = {"info": "Info", "warning": "Warning", "error": "Error"}
 
 LOG_ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+LINK_ROLE = Qt.ItemDataRole.UserRole + 2  # ("person" | "lead" | "deal", id): the record a click opens
+LINK_COLUMNS = {PERSON: "person", LEAD: "lead", DEAL: "deal"}
 CHUNK = 500
 FLUSH_MS = 100
-# names of referrals shown in the Referral column, remembered so scrolling does not query each row again
+# referrals named in the Referral column, remembered so scrolling does not query each row again
 NAME_CACHE_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class Named:
+    """How a log row names its referral, and whether its Pipedrive records can still be opened."""
+
+    name: str
+    email: str
+    records_exist: bool = True
+
+    @property
+    def text(self) -> str:
+        return f"{self.name} · {self.email}" if self.email and self.email != self.name else self.name
 
 
 class LogTableModel(QAbstractTableModel):
@@ -61,7 +78,7 @@ class LogTableModel(QAbstractTableModel):
         self._text = ""
         self._exhausted = False
         self._incoming: list[LogRow] = []
-        self._names: dict[int, str] = {}
+        self._names: dict[int, Named] = {}
         self._closed = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -160,11 +177,22 @@ class LogTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == TIME:
                 return long_time(row.time)
-            if column == LEAD and row.lead_id:
-                return str(row.lead_id)
+            link = self._link(column, row)
+            if link is not None:
+                return f"Open {link[0]} {link[1]} in Pipedrive"
+            if column in LINK_COLUMNS and self._display(column, row):
+                return f"{LINK_COLUMNS[column].capitalize()} {self._record(column, row)} (removed from Pipedrive)"
             if column in (MESSAGE, ACTION, REFERRAL):
                 return self._display(column, row) or None
             return None
+        if role == LINK_ROLE:
+            return self._link(column, row)
+        if role == Qt.ItemDataRole.ForegroundRole and self._link(column, row) is not None:
+            return _link_colour()
+        if role == Qt.ItemDataRole.FontRole and self._link(column, row) is not None:
+            font = QFont()
+            font.setUnderline(True)
+            return font
         if role == Qt.ItemDataRole.ForegroundRole and column == LEVEL and row.level != "info":
             return (theme.BAD if row.level == "error" else theme.WARN).colour()
         if role == Qt.ItemDataRole.DecorationRole and column == LEVEL:
@@ -215,8 +243,10 @@ class LogTableModel(QAbstractTableModel):
         if column == LEVEL:
             return LEVEL_LABELS.get(row.level, row.level.capitalize())
         if column == REFERRAL:
-            name = self._name(row.rf_user_id)
-            return f"{name} (test)" if name and row.is_test else name
+            if row.rf_user_id is None:
+                return ""
+            named = self._named(row.rf_user_id).text
+            return f"{named} (test)" if row.is_test else named
         if column == ACTION:
             return row.action[:1].upper() + row.action[1:]
         if column == PERSON:
@@ -229,15 +259,41 @@ class LogTableModel(QAbstractTableModel):
             return row.message
         return ""
 
+    @staticmethod
+    def _record(column: int, row: LogRow) -> int | str | None:
+        return {PERSON: row.person_id, LEAD: row.lead_id, DEAL: row.deal_id}.get(column)
+
+    def _link(self, column: int, row: LogRow) -> tuple[str, int | str] | None:
+        record = self._record(column, row)
+        if record in (None, ""):
+            return None
+        if row.rf_user_id is not None and not self._named(row.rf_user_id).records_exist:
+            return None
+        assert record is not None
+        return LINK_COLUMNS[column], record
+
     def _name(self, rf_user_id: int | None) -> str:
-        if rf_user_id is None:
-            return ""
-        name = self._names.get(rf_user_id)
-        if name is None:
+        return "" if rf_user_id is None else self._named(rf_user_id).text
+
+    def _named(self, rf_user_id: int) -> Named:
+        named = self._names.get(rf_user_id)
+        if named is None:
             referral = self.store.get(rf_user_id)
-            name = (referral.first_name or referral.email or "") if referral else ""
-            name = name or f"#{rf_user_id}"
+            if referral is None:
+                named = Named(f"Referral {rf_user_id} (no longer tracked)", "")
+            else:
+                name = referral.first_name or referral.email or f"Referral {rf_user_id}"
+                named = Named(name, referral.email, describe(referral).records_exist)
             if len(self._names) >= NAME_CACHE_SIZE:
                 self._names.clear()
-            self._names[rf_user_id] = name
-        return name
+            self._names[rf_user_id] = named
+        return named
+
+    def forget(self, rf_user_id: int) -> None:
+        """The referral changed (a test cleaned up, a name corrected): name it afresh."""
+        if self._names.pop(rf_user_id, None) is not None and self._rows:
+            self.dataChanged.emit(self.index(0, REFERRAL), self.index(len(self._rows) - 1, DEAL))
+
+
+def _link_colour() -> QColor:
+    return QGuiApplication.palette().color(QPalette.ColorRole.Link)

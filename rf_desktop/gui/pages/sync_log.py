@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QModelIndex, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 from rf_desktop.core.export import export_log_csv
 from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.models.log import ACTION, LEVEL, LEVEL_FILTERS, REFERRAL, TIME, LogTableModel
+from rf_desktop.gui.models.log import ACTION, LEVEL, LEVEL_FILTERS, LINK_ROLE, REFERRAL, TIME, LogTableModel
 from rf_desktop.gui.tasks import run_dialog
 from rf_desktop.gui.widgets.search_box import SearchBox
 
-COLUMN_WIDTHS = {TIME: 110, LEVEL: 90, REFERRAL: 140, ACTION: 150}
+COLUMN_WIDTHS = {TIME: 110, LEVEL: 90, REFERRAL: 240, ACTION: 150}
 COLUMN_WIDTHS.update({4: 70, 5: 90, 6: 70})
 # A quick export finishes before a progress dialog would flash up.
 PROGRESS_DELAY_MS = 400
@@ -67,6 +67,7 @@ class SyncLogPage(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setMouseTracking(True)
         self.table.verticalHeader().hide()
         rows = self.table.verticalHeader()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -87,7 +88,10 @@ class SyncLogPage(QWidget):
             lambda position: self.model.set_filter(level=self.level_filter.itemData(position))
         )
         self.export_button.clicked.connect(self.export)
+        self.table.clicked.connect(self._on_clicked)
+        self.table.entered.connect(self._on_hover)
         controller.logAdded.connect(self.model.add)
+        controller.referralChanged.connect(self.model.forget)
         controller.closing.connect(self.model.close)
         self._export: asyncio.Task[int | None] | None = None
 
@@ -101,6 +105,19 @@ class SyncLogPage(QWidget):
         """The palette changed (light/dark): icons follow its text colour."""
         self.search.refresh_icons()
         self.export_button.setIcon(icons.icon("export"))
+
+    # --- links to Pipedrive ------------------------------------------------------------------------------
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        link = index.data(LINK_ROLE)
+        if link is not None:
+            self.controller.open_in_pipedrive(*link)
+
+    def _on_hover(self, index: QModelIndex) -> None:
+        linked = index.isValid() and index.data(LINK_ROLE) is not None
+        self.table.viewport().setCursor(
+            Qt.CursorShape.PointingHandCursor if linked else Qt.CursorShape.ArrowCursor
+        )
 
     # --- export -----------------------------------------------------------------------------------------
 
