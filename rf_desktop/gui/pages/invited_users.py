@@ -27,6 +27,7 @@ from rf_desktop.gui.models.formatting import exact_time
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE, ReferralTableModel
 from rf_desktop.gui.widgets.referral_details import RECORD_KINDS, ReferralDetails, can_retry
 from rf_desktop.gui.widgets.search_box import SearchBox
+from rf_desktop.gui.widgets.sort_header import SortHeader
 
 # "All", then every state in the owner's words
 STATUS_FILTERS: tuple[tuple[str, Standing | None], ...] = (
@@ -102,6 +103,7 @@ class InvitedUsersPage(QWidget):
         bar.addWidget(self.open_button)
 
         self.table = QTableView()
+        self.table.setHorizontalHeader(SortHeader(self.table))
         self.table.setModel(self.model)
         self.table.setAccessibleName("Invited users")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
