@@ -278,3 +278,29 @@ def test_while_fetching_the_dropdowns_wait_and_a_busy_indicator_shows(
     assert page.refresh_button.isEnabled()
     assert page.grid.rows["email"].combo.isEnabled()
     assert not page.error_panel.isVisible()
+
+
+def test_attaching_the_referrer_waits_until_something_about_them_is_mapped(
+    configured_page: MappingPage, qtbot: QtBot
+) -> None:
+    grid = configured_page.grid
+    referrer_rows = [row for source, row in grid.rows.items() if source.startswith("referrer.")]
+    assert referrer_rows and grid.attach_referrer.isEnabled()
+    for row in referrer_rows:
+        choose(row.combo, NOT_SENT)
+
+    assert not grid.attach_referrer.isEnabled() and not grid.attach_referrer.isChecked()
+    assert grid.attach_hint.isVisible() and "Nothing about the person referring is mapped" in grid.attach_hint.text()
+    assert all(row.combo.isEnabled() for row in referrer_rows)  # free to map one
+
+    email = grid.rows["referrer.email"].combo
+    choose(email, "Lead: Referrer Email Address")
+    assert grid.attach_referrer.isEnabled() and grid.attach_referrer.isChecked()
+    assert not grid.attach_hint.isVisible()
+    assert configured_page.draft.settings.attach_referrer
+
+
+def test_the_default_owner_is_named_in_plain_words(configured_page: MappingPage) -> None:
+    owner = configured_page.defaults.owner
+    assert owner.itemText(0) == "You (the Pipedrive user you connected)"
+    assert all("token" not in owner.itemText(i) for i in range(owner.count()))

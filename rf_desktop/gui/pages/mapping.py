@@ -75,6 +75,12 @@ from rf_desktop.gui.widgets.settings_draft import (
 )
 
 NOT_SENT = "(not sent)"
+# who owns new leads and deals unless the owner picks someone: Pipedrive's default, the token's owner
+CONNECTED_USER = "You (the Pipedrive user you connected)"
+NOTHING_ABOUT_REFERRER = (
+    "Nothing about the person referring is mapped yet: choose a Pipedrive field for one of the fields "
+    "below, and it is attached to each lead or deal."
+)
 REFERRAL_CODE_FIELD = connections.REFERRAL_FIELDS[0]
 OPTIONAL_FIELDS = connections.REFERRAL_FIELDS[1:]
 # The Referral Factory value each field rf-desktop creates in Pipedrive is filled from.
@@ -255,7 +261,8 @@ class MappingGrid(QWidget):
         self._fetching = False
         self.required_issue = IssueLabel("mappings", exact=True)
         self.attach_referrer = QCheckBox("&Attach information about the person referring")
-        self.attach_referrer.toggled.connect(lambda on: self.draft.set("attach_referrer", on))
+        self.attach_referrer.toggled.connect(self._attach_toggled)
+        self.attach_hint = hint_label(NOTHING_ABOUT_REFERRER)
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
         column = QVBoxLayout(self)
@@ -311,7 +318,8 @@ class MappingGrid(QWidget):
                 referrer_started = True
                 self._grid.addWidget(self._referrer_heading, line, 0, 1, 2)
                 self._grid.addWidget(self.attach_referrer, line + 1, 0, 1, 2)
-                line += 2
+                self._grid.addWidget(self.attach_hint, line + 2, 0, 1, 2)
+                line += 3
             row = old.get(source) or self._new_row(source, label)
             self._grid.addWidget(row.label, line, 0)
             self._grid.addWidget(row.combo, line, 1)
@@ -320,6 +328,7 @@ class MappingGrid(QWidget):
             line += 2
         self._referrer_heading.setVisible(referrer_started)
         self.attach_referrer.setVisible(referrer_started)
+        self.attach_hint.setVisible(referrer_started)
         self._grid.setColumnStretch(1, 1)
         self._load()
 
@@ -339,8 +348,15 @@ class MappingGrid(QWidget):
         settings = self.draft.settings
         schema = self.draft.schema()
         self._loading = True
-        if self.attach_referrer.isChecked() != settings.attach_referrer:
-            self.attach_referrer.setChecked(settings.attach_referrer)
+        # the box attaches what is mapped: with nothing mapped there is nothing to attach, so it waits
+        referrer_mapped = any(is_referrer_source(m.source) for m in settings.mappings)
+        attaching = settings.attach_referrer and referrer_mapped
+        if self.attach_referrer.isChecked() != attaching:
+            self.attach_referrer.setChecked(attaching)
+        self.attach_referrer.setEnabled(referrer_mapped)
+        self.attach_referrer.setToolTip("" if referrer_mapped else NOTHING_ABOUT_REFERRER)
+        self.attach_hint.setText("" if referrer_mapped else NOTHING_ABOUT_REFERRER)
+        self.attach_hint.setVisible(not referrer_mapped and self.attach_referrer.isVisibleTo(self))
         keep = [(m.target, m.label) for m in settings.mappings]
         for source, row in self.rows.items():
             current = next((m for m in settings.mappings if m.source == source), None)
@@ -349,7 +365,7 @@ class MappingGrid(QWidget):
                 set_combo_items(row.combo, items, current.target if current else None)
             else:
                 select_data(row.combo, current.target if current else None)
-            referrer_off = is_referrer_source(source) and not settings.attach_referrer
+            referrer_off = is_referrer_source(source) and referrer_mapped and not settings.attach_referrer
             row.combo.setEnabled(schema is not None and not self._fetching and not referrer_off)
             row.combo.setToolTip("" if schema is not None else "Press Refresh to load your Pipedrive fields.")
             row.label.setEnabled(not referrer_off)
@@ -359,14 +375,24 @@ class MappingGrid(QWidget):
         self._loading = False
         self._show_issues(self.draft.issues)
 
+    def _attach_toggled(self, on: bool) -> None:
+        if not self._loading:
+            self.draft.set("attach_referrer", on)
+
     def _chosen(self, row: _MappingRow) -> None:
         if self._loading:
             return
+        settings = self.draft.settings
         target = row.combo.currentData()
-        label = target_name(target, self.draft.schema(), self.draft.settings.mode, None) if target else None
-        self.draft.set(
-            "mappings", with_source_mapped(self.draft.settings.mappings, row.source, target, label)
+        label = target_name(target, self.draft.schema(), settings.mode, None) if target else None
+        first_of_referrer = (
+            target
+            and is_referrer_source(row.source)
+            and not any(is_referrer_source(m.source) for m in settings.mappings)
         )
+        self.draft.set("mappings", with_source_mapped(settings.mappings, row.source, target, label))
+        if first_of_referrer:
+            self.draft.set("attach_referrer", True)  # the first field mapped for the referrer is meant to go
 
     def _show_issues(self, issues: list[Any]) -> None:
         self.required_issue.show_issues(issues)
@@ -653,7 +679,7 @@ class DefaultsEditor(QGroupBox):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for text, widget, path in (
-            ("&Owner:", self.owner, "defaults.owner_id"),
+            ("Lead/deal &owner:", self.owner, "defaults.owner_id"),
             ("&Labels:", self.labels, "defaults.label_ids"),
             ("&Value:", money, "defaults.value"),
             ("&Visible to:", self.visible_to, "defaults.visible_to"),
@@ -709,7 +735,7 @@ class DefaultsEditor(QGroupBox):
         defaults = settings.defaults
         self._loading = True
         users = schema.users if schema else ()
-        owners = [("The token's user", None), *((u.name, u.id) for u in users)]
+        owners = [(CONNECTED_USER, None), *((u.name, u.id) for u in users)]
         if defaults.owner_id is not None and all(u.id != defaults.owner_id for u in users):
             owners.append((f"User {defaults.owner_id} (not found)", defaults.owner_id))
         set_combo_items(self.owner, owners, defaults.owner_id)
