@@ -84,6 +84,12 @@ from rf_desktop.gui.widgets.form_helpers import (
 from rf_desktop.gui.widgets.settings_draft import OwnedTasks
 
 EMAIL_KEY = "test_referral/email_base"
+EMAIL_PLACEHOLDER = "you@yourbusiness.com"
+EMAIL_NEEDED = (
+    "The test signs up two people at tagged copies of your address, and your campaign may email them: "
+    "use an address you read."
+)
+NO_EMAIL_YET = "(shown once you type your email address)"
 PAGE_TITLES = {"connections": "Connections", "mapping": "Mapping", "rules": "Rules"}
 PLAN_PAGE, PROGRESS_PAGE, QUALIFY_PAGE, SUMMARY_PAGE = range(4)
 PENDING = "pending"
@@ -190,8 +196,9 @@ class PlanPage(QWizardPage):
         self.creates = wrapped_label()
         self.email = QLineEdit()
         self.email.setAccessibleName("Your email address")
-        self.email.setPlaceholderText(DEFAULT_EMAIL_BASE)
+        self.email.setPlaceholderText(EMAIL_PLACEHOLDER)
         self.email.textChanged.connect(self._email_edited)
+        self.email_needed = MessagePanel()
         self.referrer_email = _selectable(QLabel())
         self.invited_email = _selectable(QLabel())
         form = QFormLayout()
@@ -203,6 +210,7 @@ class PlanPage(QWizardPage):
         email_box.setSpacing(2)
         email_box.addWidget(self.email)
         email_box.addWidget(hint_label("The test adds a +rf-test tag to it, so every run uses new addresses."))
+        email_box.addWidget(self.email_needed)
         email_label = QLabel("&Your email address:")
         email_label.setBuddy(self.email)
         form.addRow(email_label, email_box)
@@ -222,9 +230,13 @@ class PlanPage(QWizardPage):
         column.addStretch(1)
 
     def initializePage(self) -> None:
+        # the demo's accounts are make-believe, so its example address is filled in, in plain sight; a real
+        # test needs an address the owner reads, and waits for one
+        remembered = self.test_wizard.email_base()
         self.email.blockSignals(True)
-        self.email.setText(self.test_wizard.email_base())
+        self.email.setText(remembered or (DEFAULT_EMAIL_BASE if self.test_wizard.is_demo() else ""))
         self.email.blockSignals(False)
+        self._show_email_needed()
         self.plan = None
         self.checking.start()
         self.test_wizard.tasks.spawn("tokens", self.test_wizard.load_tokens())
@@ -245,8 +257,9 @@ class PlanPage(QWizardPage):
         self.campaign.blockSignals(False)
         self.account.setText(plan.pipedrive_account)
         self.creates.setText("\n".join(plan.creates))
-        self.referrer_email.setText(plan.referrer_email)
-        self.invited_email.setText(plan.invited_email)
+        typed = bool(self.typed_email())
+        self.referrer_email.setText(plan.referrer_email if typed else NO_EMAIL_YET)
+        self.invited_email.setText(plan.invited_email if typed else NO_EMAIL_YET)
         self._show_problems(plan)
         self.completeChanged.emit()
         if plan.ok and self.test_wizard.send_when_ready:
@@ -269,10 +282,26 @@ class PlanPage(QWizardPage):
         rows = (self.problems.itemAt(i).widget() for i in range(self.problems.count()))
         return [row for row in rows if isinstance(row, ProblemRow)]
 
+    def typed_email(self) -> str:
+        """The address typed in the box, when it looks like one ("" otherwise)."""
+        text = self.email.text().strip()
+        name, at, domain = text.partition("@")
+        return text if name and at and domain else ""
+
+    def _show_email_needed(self) -> None:
+        if self.typed_email():
+            self.email_needed.clear()
+        elif not self.email.text().strip():
+            self.email_needed.show_message(WARNING, "Type your email address.", EMAIL_NEEDED)
+        else:
+            self.email_needed.show_message(WARNING, "That is not an email address yet.", EMAIL_NEEDED)
+
     def _email_edited(self, text: str) -> None:
+        self._show_email_needed()
         if self.test_wizard.trial is not None:
-            self.test_wizard.trial.email_base = text.strip() or DEFAULT_EMAIL_BASE
+            self.test_wizard.trial.email_base = self.typed_email() or DEFAULT_EMAIL_BASE
             self.refresh()
+        self.completeChanged.emit()
 
     def _campaign_chosen(self, index: int) -> None:
         if self.test_wizard.trial is not None and index >= 0:
@@ -280,7 +309,7 @@ class PlanPage(QWizardPage):
             self.refresh()
 
     def isComplete(self) -> bool:
-        return self.plan is not None and self.plan.ok
+        return self.plan is not None and self.plan.ok and bool(self.typed_email())
 
     def validatePage(self) -> bool:
         self.test_wizard.remember_email_base(self.email.text().strip())

@@ -233,8 +233,34 @@ def test_the_window_opens_it_and_its_links_lead_to_the_settings_pages(
     wizard = window.wizard
     assert isinstance(wizard, Wizard) and wizard.isVisible()
     try:
+        qtbot.keyClicks(wizard.plan_page.email, "owner@bakery.example")
         qtbot.waitUntil(wizard.plan_page.isComplete, timeout=WAIT_MS)
         wizard.open_settings_page("Mapping")  # nothing is connected to openSettingsPage here
         assert getattr(window.current_page(), "title", None) == "Mapping"
     finally:
         wizard.reject()
+
+
+def test_an_empty_email_box_waits_for_the_owners_address(
+    syncing_controller: AppController, open_wizard: Any, qtbot: QtBot
+) -> None:
+    """With real accounts, the test never falls back on the grey example address."""
+    wizard = open_wizard(syncing_controller)
+    page = wizard.plan_page
+    commit = button(wizard, QWizard.WizardButton.CommitButton)
+    qtbot.waitUntil(lambda: page.plan is not None and page.plan.ok, timeout=WAIT_MS)
+    assert page.email.text() == ""
+    assert not page.isComplete() and not commit.isEnabled()
+    assert page.email_needed.title == "Type your email address."
+    assert "owner@example.com" not in page.invited_email.text() + page.referrer_email.text()
+
+    qtbot.keyClicks(page.email, "owner@")
+    assert page.email_needed.title == "That is not an email address yet." and not commit.isEnabled()
+    qtbot.keyClicks(page.email, "bakery.example")
+    assert page.email_needed.title == ""
+    qtbot.waitUntil(commit.isEnabled, timeout=WAIT_MS)
+    assert page.invited_email.text().endswith("-invited@bakery.example")
+
+    send(wizard, qtbot)
+    qtbot.waitUntil(lambda: wizard.trial.created.invited_email != "", timeout=WAIT_MS)
+    assert wizard.trial.created.invited_email.endswith("@bakery.example")
