@@ -11,6 +11,6 @@ lint:
 bench:
 	.venv/bin/python -m bench
 screenshots:
-	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+	.venv/bin/python scripts/screenshots.py --dark
 build:
 	.venv/bin/pip install -q -e '.[build]' && .venv/bin/pyinstaller build.spec --noconfirm

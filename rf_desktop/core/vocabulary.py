@@ -72,7 +72,7 @@ DEFAULT_REASONS: dict[str, str] = {
     SENDING: "Being sent to Pipedrive now.",
     SENT: "Person and lead or deal created. No qualification rule is set, so nothing is watched.",
     WAITING: "Person and lead or deal created; watching Pipedrive for the conversion.",
-    QUALIFIED: "Qualified in Referral Factory.",
+    QUALIFIED: "Referral Factory accepted the qualification: the referrer's reward is due.",
     FAILED: "The last attempt failed.",
     SKIPPED: "Not sent.",
 }

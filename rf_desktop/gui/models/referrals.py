@@ -58,9 +58,9 @@ COLUMNS = (
     Column("person", "Person", "person_id", link="person"),
     Column("lead", "Lead", "lead_id", link="lead"),
     Column("deal", "Deal", "deal_id", link="deal"),
-    Column("status", "Status", "status"),
-    Column("reason", "Why", "status"),
     Column("updated", "Last change", "updated_at"),
+    Column("status", "Status", "status"),
+    Column("reason", "Why", "status"),  # last, so it takes the room left: reasons are sentences
 )
 COLUMN_INDEX = {column.key: number for number, column in enumerate(COLUMNS)}
 # Sorting by these, newest first, puts rows that just arrived at the top.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -35,8 +35,8 @@ STATUS_FILTERS: tuple[tuple[str, Standing | None], ...] = (
     *((standing.word, standing) for standing in STANDINGS),
 )
 COLUMN_WIDTHS = {
-    "name": 110, "email": 200, "referrer": 90, "campaign": 160, "signed_up": 110,
-    "person": 60, "lead": 80, "deal": 55, "status": 115, "reason": 260, "updated": 100,
+    "name": 110, "email": 190, "referrer": 80, "campaign": 150, "signed_up": 100,
+    "person": 60, "lead": 80, "deal": 55, "updated": 80, "status": 115, "reason": 150,
 }  # fmt: skip
 COUNTS_REFRESH_MS = 300
 
@@ -136,10 +136,11 @@ class InvitedUsersPage(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.details)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(0, 1)  # the table takes the room; the pane keeps its height
+        self.splitter.setStretchFactor(1, 0)
         self.splitter.setChildrenCollapsible(False)
 
+        self._pane_sized = False
         column = QVBoxLayout(self)
         column.addLayout(bar)
         column.addWidget(self.splitter, 1)
@@ -324,6 +325,14 @@ class InvitedUsersPage(QWidget):
     def _place_empty_label(self) -> None:
         area = self.table.viewport().rect().adjusted(24, 24, -24, -24)
         self.empty.setGeometry(area)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._pane_sized:
+            # the first time the page has its real height: the details pane gets its natural height
+            self._pane_sized = True
+            pane = self.details.sizeHint().height()
+            self.splitter.setSizes([max(self.splitter.height() - pane, pane), pane])
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:

@@ -30,7 +30,7 @@ from rf_desktop.gui.models.log import ACTION, LEVEL, LEVEL_FILTERS, LINK_ROLE, R
 from rf_desktop.gui.tasks import run_dialog
 from rf_desktop.gui.widgets.search_box import SearchBox
 
-COLUMN_WIDTHS = {TIME: 110, LEVEL: 90, REFERRAL: 240, ACTION: 150}
+COLUMN_WIDTHS = {TIME: 110, LEVEL: 90, REFERRAL: 300, ACTION: 150}
 COLUMN_WIDTHS.update({4: 70, 5: 90, 6: 70})
 # A quick export finishes before a progress dialog would flash up.
 PROGRESS_DELAY_MS = 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from rf_desktop.gui.models.formatting import exact_time, short_time
 from rf_desktop.gui.models.status_icons import level_icon
 
 RETRYABLE = frozenset({FAILED, SKIPPED})
+LINES_TALL = 10  # the pane's natural height, in lines of text: the table keeps most of the page
 RECORD_KINDS = (("person", "Person"), ("lead", "Lead"), ("deal", "Deal"))
 TIMELINE_ROWS = 200
 NOTHING_SELECTED = "Select a referral to see where it stands, its records in Pipedrive and its timeline."
@@ -84,6 +85,9 @@ class ReferralDetails(QFrame):
         controller.referralChanged.connect(self._on_referral_changed)
         controller.logAdded.connect(self._on_log_added)
         self.show_referral(None)
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.fontMetrics().lineSpacing() * LINES_TALL)
 
     # --- what the page tells it -----------------------------------------------------------------------
 
