@@ -16,6 +16,8 @@ from pytestqt.qtbot import QtBot
 from rf_desktop.core.trial_run import DONE, RUN_STEPS, TEST_REMOVED, CleanupItem
 from rf_desktop.gui import wizard as wizard_module
 from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE
+from rf_desktop.gui.pages.invited_users import InvitedUsersPage
 from rf_desktop.gui.widgets.form_helpers import ERROR, SUCCESS
 from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import admin
@@ -145,6 +147,15 @@ def test_send_watch_qualify_copy_clean_up_and_run_again(
     assert not summary.cleanup_button.isEnabled(), "nothing left to remove"
     assert not rf_user_exists(sandbox, referral.rf_user_id)
     assert demo_controller.store.get(referral.rf_user_id).status_reason == TEST_REMOVED  # type: ignore[union-attr]
+    # the Invited users table says the test is over, and links to none of the records it removed
+    table = InvitedUsersPage(demo_controller)
+    qtbot.addWidget(table)
+    table.search.setText(invited)
+    qtbot.waitUntil(lambda: table.model.rowCount() == 1, timeout=WAIT_MS)
+    cells = {key: table.model.index(0, COLUMN_INDEX[key]) for key in ("status", "reason", "person", "deal")}
+    assert cells["status"].data() == "Test"
+    assert "removed from Pipedrive and Referral Factory" in cells["reason"].data()
+    assert cells["person"].data(LINK_ROLE) is None and cells["deal"].data(LINK_ROLE) is None
 
     click(qtbot, summary.again_button)
     qtbot.waitUntil(lambda: wizard.currentPage() is wizard.progress_page, timeout=WAIT_MS)
