@@ -17,12 +17,14 @@ from rf_desktop.core.trial_run import TEST_REMOVED
 @dataclass(frozen=True)
 class Standing:
     """One of the few states the owner sees. `statuses` are the store's statuses it covers (for every
-    referral but the tests; `test` covers the test referrals, whatever their status)."""
+    referral but the tests; `test` covers the test referrals, whatever their status). `counted` is how
+    a count reads: "1 needs attention", "3 need attention"."""
 
     key: str
     word: str
     meaning: str
     statuses: frozenset[str]
+    counted: tuple[str, str]
     test: bool = False
 
 
@@ -31,36 +33,42 @@ TO_SEND = Standing(
     "To send",
     "Recorded from Referral Factory; rf-desktop is sending it to Pipedrive.",
     frozenset({PENDING, SENDING}),
+    ("to send", "to send"),
 )
 IN_PIPEDRIVE = Standing(
     "in_pipedrive",
     "In Pipedrive",
     "The person and their lead or deal are in Pipedrive.",
     frozenset({SENT, WAITING}),
+    ("in Pipedrive", "in Pipedrive"),
 )
 QUALIFIED_NOW = Standing(
     "qualified",
     "Qualified",
     "It converted in Pipedrive, and Referral Factory accepted it as qualified.",
     frozenset({QUALIFIED}),
+    ("qualified", "qualified"),
 )
 NOT_SENT = Standing(
     "not_sent",
     "Not sent",
     "rf-desktop did not send it, on purpose (the reason says why).",
     frozenset({SKIPPED}),
+    ("not sent", "not sent"),
 )
 NEEDS_ATTENTION = Standing(
     "attention",
     "Needs attention",
     "Sending it or qualifying it failed (the reason says why).",
     frozenset({FAILED}),
+    ("needs attention", "need attention"),
 )
 TEST = Standing(
     "test",
     "Test",
     "A test referral made by Send test referral; it is not counted with your real referrals.",
     frozenset({PENDING, SENDING, SENT, WAITING, QUALIFIED, FAILED, SKIPPED}),
+    ("test", "tests"),
     test=True,
 )
 STANDINGS = (TO_SEND, IN_PIPEDRIVE, QUALIFIED_NOW, NOT_SENT, NEEDS_ATTENTION, TEST)
@@ -148,17 +156,12 @@ def standing_counts(store: Store) -> dict[str, int]:
 
 
 def counts_sentence(counts: Mapping[str, int]) -> str:
-    """ "8 in Pipedrive · 2 qualified · 1 needs attention": the two states every owner watches, then any
+    """"8 in Pipedrive · 2 qualified · 1 needs attention": the two states every owner watches, then any
     other that is not empty."""
     always = (IN_PIPEDRIVE.key, QUALIFIED_NOW.key)
     parts = []
     for standing in STANDINGS:
         number = counts.get(standing.key, 0)
         if number or standing.key in always:
-            parts.append(f"{number:,} {_lower(standing.word)}")
+            parts.append(f"{number:,} {standing.counted[0] if number == 1 else standing.counted[1]}")
     return " · ".join(parts)
-
-
-def _lower(word: str) -> str:
-    """ "In Pipedrive" -> "in Pipedrive": the first letter only, names keep theirs."""
-    return word[:1].lower() + word[1:]

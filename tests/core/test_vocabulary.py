@@ -59,6 +59,6 @@ def test_counts_per_state_keep_test_referrals_apart(tmp_path: Path) -> None:
         assert counts == {
             "to_send": 0, "in_pipedrive": 2, "qualified": 1, "not_sent": 0, "attention": 1, "test": 2,
         }  # fmt: skip
-        assert vocabulary.counts_sentence(counts) == "2 in Pipedrive · 1 qualified · 1 needs attention · 2 test"
+        assert vocabulary.counts_sentence(counts) == "2 in Pipedrive · 1 qualified · 1 needs attention · 2 tests"
         group = vocabulary.IN_PIPEDRIVE
         assert store.count(status=group.statuses, is_test=False) == 2

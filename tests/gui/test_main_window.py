@@ -166,7 +166,7 @@ def test_status_texts() -> None:
     assert budget_text(None) == "Pipedrive tokens today: not known yet"
     assert budget_text(BudgetChanged(500, 30_000, 10_000, None)) == "Pipedrive tokens today: 500 / 10,000 (5%)"
     assert budget_text(BudgetChanged(500, None, None, None)) == "Pipedrive tokens today: 500"
-    assert counts_text({"in_pipedrive": 1200, "attention": 3}) == "1,200 in Pipedrive · 0 qualified · 3 needs attention"
+    assert counts_text({"in_pipedrive": 1200, "attention": 3}) == "1,200 in Pipedrive · 0 qualified · 3 need attention"
     now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     assert next_check_text("idle", now + timedelta(seconds=90), now) == "Next check in 90 s"
     assert next_check_text("idle", now + timedelta(minutes=30), now) == "Next check in 30 min"
