@@ -1,5 +1,5 @@
 """Light and dark palettes that follow the operating system, and the colours that carry meaning
-(a referral's status, the sync state), chosen to read well on both."""
+(a referral's state, the sync state), chosen to read well on both."""
 
 from __future__ import annotations
 
@@ -27,16 +27,6 @@ WARN = Tone("#a35a00", "#ffb74d")
 BAD = Tone("#c62828", "#ff7b72")
 QUIET = Tone("#5f6b7a", "#a0a9b5")
 
-STATUS_TONES = {
-    "pending": QUIET,
-    "sending": BUSY,
-    "sent": BUSY,
-    "waiting": BUSY,
-    "qualified": GOOD,
-    "failed": BAD,
-    "skipped": WARN,
-}
-
 STATE_TONES = {
     "idle": GOOD,
     "running": GOOD,
@@ -47,10 +37,6 @@ STATE_TONES = {
     "not_configured": QUIET,
     "stopped": QUIET,
 }
-
-
-def status_colour(status: str) -> QColor:
-    return STATUS_TONES.get(status, QUIET).colour()
 
 
 def state_colour(state: str) -> QColor:

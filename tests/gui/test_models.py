@@ -379,3 +379,18 @@ def test_signed_up_shows_the_time_rf_desktop_saw_the_sign_up(locale: Callable[[s
     assert short_id("0b9f6a52-8d7e-4c1a-9f3e-2a1b3c4d5e6f") == "0b9f6a52"
     assert short_id(1234) == "1234"
     assert short_id(None) == ""
+
+
+def test_each_state_has_one_colour_whatever_the_status_behind_it(store: Store) -> None:
+    for rf_user_id, status, is_test in ((1, "pending", False), (2, "sending", False), (3, "skipped", True)):
+        store.record_referral(referral(rf_user_id, is_test=is_test))
+        store.update(rf_user_id, status=status)
+    store.record_referral(referral(4))
+    store.update(4, status="skipped")
+    model = ReferralTableModel(store)
+    colour = {
+        model.referral_at(row).rf_user_id: model.index(row, STATUS).data(Qt.ItemDataRole.ForegroundRole).name()  # type: ignore[union-attr]
+        for row in range(4)
+    }
+    assert colour[1] == colour[2]  # both "To send"
+    assert colour[3] != colour[4]  # a finished test is no warning, unlike a referral not sent

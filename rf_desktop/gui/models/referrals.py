@@ -31,9 +31,8 @@ from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
 from rf_desktop.core.store import Referral, Store
 from rf_desktop.core.vocabulary import Standing, describe
-from rf_desktop.gui import theme
 from rf_desktop.gui.models.formatting import long_time, short_id, short_time, signed_up_text, signed_up_tooltip
-from rf_desktop.gui.models.status_icons import status_icon
+from rf_desktop.gui.models.status_icons import standing_colour, standing_icon
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 Pages = OrderedDict[int, list[Referral]]
@@ -191,7 +190,7 @@ class ReferralTableModel(QAbstractTableModel):
             return _link(column, referral)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column.key == "status":
-                return theme.status_colour(referral.status)
+                return standing_colour(describe(referral).standing)
             if column.key == "reason" or (column.link and not describe(referral).records_exist):
                 return _quiet_colour()
             if _link(column, referral) is not None:
@@ -202,7 +201,7 @@ class ReferralTableModel(QAbstractTableModel):
             font.setUnderline(True)
             return font
         if role == Qt.ItemDataRole.DecorationRole and column.key == "status":
-            return status_icon(referral.status)
+            return standing_icon(describe(referral).standing)
         return None
 
     # --- reading the store ----------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Small coloured dots beside a status, so the eye finds the failed rows without reading."""
+"""Small coloured dots beside a state, so the eye finds the rows that need attention without reading.
+
+The colours follow the owner's states (`core.vocabulary`), so everything one word covers has one colour.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,27 @@ import functools
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
+from rf_desktop.core import vocabulary
+from rf_desktop.core.vocabulary import Standing
 from rf_desktop.gui import theme
 
 _SIZES = (12, 16, 24, 32)
+STANDING_TONES = {
+    vocabulary.TO_SEND.key: theme.QUIET,
+    vocabulary.IN_PIPEDRIVE.key: theme.BUSY,
+    vocabulary.QUALIFIED_NOW.key: theme.GOOD,
+    vocabulary.NOT_SENT.key: theme.WARN,
+    vocabulary.NEEDS_ATTENTION.key: theme.BAD,
+    vocabulary.TEST.key: theme.QUIET,
+}
 
 
-def status_icon(status: str) -> QIcon:
-    return _dot(theme.status_colour(status).name())
+def standing_colour(standing: Standing) -> QColor:
+    return STANDING_TONES.get(standing.key, theme.QUIET).colour()
+
+
+def standing_icon(standing: Standing) -> QIcon:
+    return _dot(standing_colour(standing).name())
 
 
 def level_icon(level: str) -> QIcon:

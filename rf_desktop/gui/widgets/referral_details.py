@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
 
 from rf_desktop.core.store import FAILED, SKIPPED, LogRow, Referral
 from rf_desktop.core.vocabulary import describe
-from rf_desktop.gui import icons, theme
+from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.models.formatting import exact_time, short_time
-from rf_desktop.gui.models.status_icons import level_icon
+from rf_desktop.gui.models.status_icons import level_icon, standing_colour
 
 RETRYABLE = frozenset({FAILED, SKIPPED})
 LINES_TALL = 10  # the pane's natural height, in lines of text: the table keeps most of the page
@@ -105,7 +105,7 @@ class ReferralDetails(QFrame):
         name = referral.first_name or referral.email or f"Referral {referral.rf_user_id}"
         email = f" · {referral.email}" if referral.email and referral.email != name else ""
         self.heading.setText(f"<b>{html.escape(name)}</b>{html.escape(email)}")
-        colour = theme.status_colour(referral.status).name()
+        colour = standing_colour(described.standing).name()
         self.state.setText(
             f"<b style='color:{colour}'>{html.escape(described.word)}</b>: "
             f"{html.escape(described.standing.meaning)}"
