@@ -13,13 +13,14 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "xcb"
 os.environ.setdefault("QT_API", "pyside6")
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QScrollArea
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 from rf_desktop.gui.app import MainThreadGarbageCollector, create_application, open_session
 from rf_desktop.gui.pages.mapping import MappingPage
@@ -42,12 +43,24 @@ def facts(page: MappingPage) -> dict[str, object]:
     }
 
 
-async def wait_until(check: object, timeout: float = 30) -> None:
+async def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("the Mapping page did not fill in time")
         await asyncio.sleep(0.1)
+
+
+async def settled_on_screen(window: QWidget, widget: QWidget, timeout: float = 30) -> None:
+    """Until the window manager has framed and placed the window: shown, and the widget's place on the
+    screen the same for half a second."""
+    await wait_until(lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), timeout)
+    steady, last = 0, None
+    while steady < 5:
+        await asyncio.sleep(0.1)
+        here = widget.mapToGlobal(widget.rect().center())
+        steady = steady + 1 if here == last else 0
+        last = here
 
 
 async def session_at_display(data_dir: Path) -> int:
@@ -65,7 +78,7 @@ async def session_at_display(data_dir: Path) -> int:
         await wait_until(lambda: combo.isEnabled() and scroll.verticalScrollBar().maximum() > 0)
         scroll.ensureWidgetVisible(combo)
         page.refresh_button.setFocus()  # the owner last clicked elsewhere
-        await asyncio.sleep(1)  # the window manager maps and places the window
+        await settled_on_screen(window, combo)
         saved = session.controller.settings()
         print(json.dumps(facts(page)), flush=True)
         answered = asyncio.Event()
