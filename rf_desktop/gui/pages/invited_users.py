@@ -43,6 +43,7 @@ COUNTS_REFRESH_MS = 300
 
 def copy_line(referral: Referral) -> str:
     """One referral as a tab-separated line: full ids and times, ready to paste into a spreadsheet."""
+    described = describe(referral)
     values = (
         referral.first_name,
         referral.email,
@@ -52,7 +53,7 @@ def copy_line(referral: Referral) -> str:
         referral.person_id,
         referral.lead_id,
         referral.deal_id,
-        f"{describe(referral).word}: {describe(referral).reason}",
+        f"{described.word}: {described.reason}",
         exact_time(referral.updated_at),
     )
     return "\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ") for v in values)
@@ -189,6 +190,7 @@ class InvitedUsersPage(QWidget):
         self.search.refresh_icons()
         self.retry_button.setIcon(icons.icon("retry"))
         self.retry_action.setIcon(icons.icon("retry"))
+        self.details.retry_button.setIcon(icons.icon("retry"))
         self.copy_button.setIcon(icons.icon("copy"))
         self.open_button.setIcon(icons.icon("open-external"))
 
@@ -204,7 +206,8 @@ class InvitedUsersPage(QWidget):
         return self.model.referral_at(index.row()) if index.isValid() else None
 
     def retry_selection(self) -> int:
-        """Ask the engine to retry the selected failed/skipped referrals; returns how many."""
+        """Ask the engine to send the selected referrals that need attention or were not sent again; returns
+        how many."""
         retried = 0
         for referral in self.selected_referrals():
             if can_retry(referral):
