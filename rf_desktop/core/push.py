@@ -163,7 +163,7 @@ def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> R
     changes: dict[str, Any] = {}
     if state.source_lead_id and not referral.lead_id:
         changes["lead_id"] = str(state.source_lead_id)
-    referral = ctx.update(
+    return ctx.update(
         referral,
         deal_id=state.deal_id,
         deal_stage_id=state.stage_id,
@@ -172,7 +172,6 @@ def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> R
         intent=None,
         **changes,
     )
-    return referral
 
 
 async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: PersonIndex) -> Referral:
