@@ -231,3 +231,31 @@ def test_sync_once_waits_out_its_backoff_when_every_create_meets_a_web_page(
     assert persons(sandbox) == []
     referral = store.get(user["id"])
     assert referral is not None and referral.status == "pending"
+
+
+def test_an_existing_persons_other_leads_and_deals_are_not_taken_for_this_referral(
+    sandbox: SandboxServer, store: Store
+) -> None:
+    code_key = field_code(sandbox, "deal", "Referral Code")
+    with sandbox.state.lock:  # a customer the sales team already works with, on other business
+        pd = sandbox.state.pd
+        person = pd.insert_person({"name": "Known", "emails": [{"value": "known@example.com", "primary": True}]})
+        pd.insert_lead({"title": "Earlier enquiry", "person_id": person["id"]})
+        pd.insert_deal({"title": "Other referral", "person_id": person["id"], "custom_fields": {code_key: "OTHER"}})
+    store.save_settings(sandbox_settings(sandbox))
+    user = sign_up(sandbox, "Known", "known@example.com")
+    run_once(store, sandbox)
+
+    mine = [lead for lead in leads(sandbox) if lead["custom_fields"].get(code_key) == user["code"]]
+    assert len(mine) == 1 and mine[0]["person_id"] == person["id"]
+    referral = store.get(user["id"])
+    assert referral is not None and (referral.lead_id, referral.deal_id) == (mine[0]["id"], None)
+
+
+def test_new_people_cost_no_lookup(sandbox: SandboxServer, store: Store) -> None:
+    store.save_settings(sandbox_settings(sandbox))
+    for n in range(5):
+        sign_up(sandbox, f"New {n}", f"new{n}@example.com")
+    lead_lists = SpoilAnswers("GET", "/api/v1/leads", LOST, times=0)  # only counts
+    run_once(store, sandbox, pd_transport=lead_lists)
+    assert len(leads(sandbox)) == 5 and lead_lists.seen == 0
