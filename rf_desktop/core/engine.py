@@ -83,6 +83,10 @@ class RunSummary:
     skipped: int = 0
     tokens_used: int = 0
     errors: list[str] = field(default_factory=list)
+    # referrals that passing trouble (a timeout, a 5xx, an unreachable service) left to be tried again
+    still_waiting: int = 0
+    # the last cycle ended in an error (the service could not be reached, or answered like something else)
+    ended_in_error: bool = False
 
     def line(self) -> str:
         text = (
@@ -241,13 +245,17 @@ class SyncEngine:
                 delay = await self._cycle_guarded()
                 if self.state in (AUTH_ERROR, NOT_CONFIGURED, BUDGET_EXHAUSTED) or delay is None:
                     break
-                wait = self._seconds_until_next_retry()
+                # a failed cycle waits out its own backoff: what it could not send is due again at once,
+                # and going round without the pause would resend it as fast as the service answers
+                wait = delay if self.state == ERROR else self._seconds_until_next_retry()
                 if wait is None or self._now() + timedelta(seconds=wait) > deadline:
                     break
                 await asyncio.sleep(wait)
         finally:
             await self._close_clients()
         self._summary.tokens_used = self.budget.snapshot().used_today
+        self._summary.ended_in_error = self.state == ERROR
+        self._summary.still_waiting = self.store.count_due(self._now() + timedelta(days=36_500))
         return self._summary
 
     def _seconds_until_next_retry(self) -> float | None:
@@ -282,10 +290,7 @@ class SyncEngine:
         except BudgetExhaustedError as error:
             resets = error.resets_at or (self._now() + timedelta(hours=1))
             self.next_poll_at = resets
-            self._problem(
-                BUDGET_EXHAUSTED,
-                f"{error.message} Syncing resumes at {resets:%H:%M} UTC; nothing is lost meanwhile.",
-            )
+            self._problem(BUDGET_EXHAUSTED, f"{error.message} {error.hint} Nothing is lost meanwhile.")
             self._emit_budget()
             return max(1.0, (resets - self._now()).total_seconds())
         except BlockedError as error:
@@ -298,6 +303,9 @@ class SyncEngine:
             text = f"{error.message} {error.hint}".strip() if isinstance(error, ApiError) else str(error)
             self._problem(ERROR, f"{text} Trying again in {delay:.0f} s.")
             return delay
+        except Exception as error:  # a bug or an answer nobody foresaw must not end a continuous sync
+            log.exception("a sync cycle failed unexpectedly")
+            return self._unexpected_cycle_error(error)
         self._error_streak = 0
         assert self._settings is not None
         delay = float(self._settings.sync.poll_seconds)
@@ -314,6 +322,17 @@ class SyncEngine:
             f"{counts.get('qualified', 0)} qualified.",
         )
         self._emit_budget()
+        return delay
+
+    def _unexpected_cycle_error(self, error: Exception) -> float:
+        self._error_streak += 1
+        delay = min(self._retry_base * 2.0 ** (self._error_streak - 1), 300.0)
+        self.next_poll_at = self._now() + timedelta(seconds=delay)
+        self._problem(
+            ERROR,
+            f"rf-desktop met an unexpected problem ({type(error).__name__}); details are in the application "
+            f"log. Trying again in {delay:.0f} s.",
+        )
         return delay
 
     def _problem(self, state: str, message: str) -> None:
@@ -470,6 +489,16 @@ class SyncEngine:
             # passing trouble for this referral (timeouts, 5xx, a 429 storm that outlasted the retries, an
             # account limit, a record deleted meanwhile): try it again later, with growing pauses
             self._retry_later(ctx, referral, error)
+        except Exception as error:  # one referral's surprise must not stop the others
+            log.exception("sending referral %s failed unexpectedly", referral.rf_user_id)
+            self._retry_later(
+                ctx,
+                referral,
+                f"rf-desktop met an unexpected problem with this referral ({type(error).__name__}); details "
+                "are in the application log.",
+                failed=True,
+            )
+            self._summary.failed += 1
         else:
             self._summary.sent += 1
 
@@ -503,13 +532,17 @@ class SyncEngine:
         ctx.log("error", "failed", reason, referral)
         self._summary.failed += 1
 
-    def _retry_later(self, ctx: SyncContext, referral: Referral, error: ApiError) -> None:
+    def _retry_later(
+        self, ctx: SyncContext, referral: Referral, error: ApiError | str, *, failed: bool = False
+    ) -> None:
+        """Schedule another attempt with a growing pause; `failed` shows it as failed from the first time."""
         current = ctx.store.get(referral.rf_user_id) or referral
         attempts = current.attempts + 1
         delay = min(self._retry_base * 2 ** (attempts - 1), MAX_RETRY_DELAY) * random.uniform(0.5, 1.0)
         when = self._now() + timedelta(seconds=delay)
-        status = PENDING if attempts <= QUIET_ATTEMPTS else FAILED
-        reason = f"{error.message} Trying again at {when:%H:%M:%S} UTC."
+        status = FAILED if failed or attempts > QUIET_ATTEMPTS else PENDING
+        text = error.message if isinstance(error, ApiError) else error
+        reason = f"{text} Trying again at {when:%H:%M:%S} UTC."
         ctx.update(
             current,
             status=status,
@@ -518,7 +551,7 @@ class SyncEngine:
             next_attempt_at=iso(when),
             permanent=0,
         )
-        ctx.log("warning", "retry scheduled", reason, current)
+        ctx.log("error" if failed else "warning", "failed" if failed else "retry scheduled", reason, current)
 
     # -- watching for conversions -------------------------------------------------------------------
 
@@ -586,6 +619,16 @@ class SyncEngine:
             # the intent stays recorded: the next cycle reads the user back before asking again
             ctx.log(
                 "warning", "qualify retry", f"{error.message} Will try the qualification again.", referral
+            )
+            return
+        except Exception as error:  # one referral's surprise must not stop the others
+            log.exception("qualifying referral %s failed unexpectedly", referral.rf_user_id)
+            ctx.log(
+                "error",
+                "qualify retry",
+                f"rf-desktop met an unexpected problem qualifying this referral ({type(error).__name__}); "
+                "details are in the application log. Will try the qualification again.",
+                referral,
             )
             return
         if result.status == "qualified":

@@ -30,6 +30,7 @@ class PersonIndex:
     def __init__(self) -> None:
         self._by_email: dict[str, int] = {}
         self._since: datetime | None = None
+        self._created: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._by_email)
@@ -37,8 +38,15 @@ class PersonIndex:
     def find(self, email: str) -> int | None:
         return self._by_email.get(email.strip().casefold())
 
-    def remember(self, email: str, person_id: int) -> None:
+    def remember(self, email: str, person_id: int, *, created_here: bool = False) -> None:
         self._by_email.setdefault(email.strip().casefold(), person_id)
+        if created_here:
+            self._created.add(person_id)
+
+    def created_here(self, person_id: int) -> bool:
+        """True for a person this sync created: no other install can have given it a lead or deal yet.
+        Kept in memory only, so after a restart every person counts as one that may have some."""
+        return person_id in self._created
 
     def forget(self, person_id: int) -> None:
         """The person is gone from Pipedrive (deleted or merged)."""
@@ -46,6 +54,8 @@ class PersonIndex:
             del self._by_email[email]
 
     def _add(self, person: dict[str, Any]) -> None:
+        if not isinstance(person.get("id"), int):
+            return  # a malformed entry names nobody
         person_id = int(person["id"])
         for email in _emails(person):
             known = self._by_email.get(email)

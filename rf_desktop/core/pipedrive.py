@@ -17,6 +17,7 @@ import httpx
 
 from rf_desktop.core.http import (
     PIPEDRIVE,
+    AmbiguousWriteError,
     ApiClient,
     BudgetExhaustedError,
     EventHooks,
@@ -27,8 +28,9 @@ from rf_desktop.core.http import (
     TransientError,
     header_int,
     is_html,
+    parse_retry_after,
 )
-from rf_desktop.core.ratelimit import BURST_PAUSE_CEILING, BudgetTracker, BurstLimiter, next_midnight_utc
+from rf_desktop.core.ratelimit import BURST_PAUSE_CEILING, CHECK_EVERY, BudgetTracker, BurstLimiter
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 PAGE_LIMIT = 500
@@ -126,15 +128,29 @@ class PipedriveClient(ApiClient):
         if not (says_daily or (no_tokens and (retry_after is None or retry_after > BURST_PAUSE_CEILING))):
             return super()._rate_limited(method, path, response, body)
         now = datetime.now(UTC)
-        resets_at = (
-            now + timedelta(seconds=retry_after) if retry_after is not None else next_midnight_utc(now)
-        )
+        # only `retry-after` speaks of the day: `x-ratelimit-reset` is the 2-second window's
+        daily_wait = parse_retry_after(response.headers.get("retry-after"))
+        if daily_wait is not None:
+            resets_at = now + timedelta(seconds=daily_wait)
+            message = "Pipedrive's daily API budget for this company is used up (HTTP 429)."
+            hint = f"rf-desktop continues after {resets_at:%H:%M} UTC; an admin can buy more in Pipedrive."
+        else:
+            # the budget resets at midnight in a time zone Pipedrive does not name: not a time to wait for
+            resets_at = now + CHECK_EVERY
+            message = (
+                "Pipedrive's daily API budget for this company is used up (HTTP 429), and Pipedrive did not "
+                "say when it resets (at midnight in the company's time zone)."
+            )
+            hint = (
+                f"rf-desktop checks with one call every hour, next at {resets_at:%H:%M} UTC; an admin can buy "
+                "more in Pipedrive."
+            )
         if self.budget is not None:
-            self.budget.exhausted(resets_at)
+            self.budget.exhausted(resets_at, check_only=daily_wait is None)
         return BudgetExhaustedError(
             self.service,
-            "Pipedrive's daily API budget for this company is used up (HTTP 429).",
-            hint=f"rf-desktop continues after {resets_at:%H:%M} UTC; an admin can buy more in Pipedrive.",
+            message,
+            hint=hint,
             status=429,
             retry_after=(resets_at - now).total_seconds(),
             resets_at=resets_at,
@@ -154,6 +170,19 @@ class PipedriveClient(ApiClient):
     def _record(self, body: Any) -> dict[str, Any]:
         data = self._data(body)
         return data if isinstance(data, dict) else {}
+
+    async def _create(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a new record and return it. A success without it (`data: null`, no `id`) says nothing
+        about whether the record was saved, so it is treated like a lost answer: look before creating."""
+        body = await self._call("POST", path, json=payload)
+        data = body.get("data") if isinstance(body, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("id"), int | str) and data["id"] != "":
+            return data
+        raise AmbiguousWriteError(
+            self.service,
+            f"Pipedrive answered POST {path} without the new record; it may or may not have been saved.",
+            hint="rf-desktop checks for it before trying again, so nothing is created twice.",
+        )
 
     @staticmethod
     def _items(data: Any) -> list[dict[str, Any]]:
@@ -273,13 +302,19 @@ class PipedriveClient(ApiClient):
             cursor = next_cursor
 
     async def create_person(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return self._record(await self._call("POST", "/api/v2/persons", json=payload))
+        return await self._create("/api/v2/persons", payload)
 
     async def update_person(self, person_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
         return self._record(await self._call("PATCH", f"/api/v2/persons/{person_id}", json=payload))
 
     async def get_person(self, person_id: int) -> dict[str, Any]:
-        return self._record(await self._call("GET", f"/api/v2/persons/{person_id}"))
+        person = self._record(await self._call("GET", f"/api/v2/persons/{person_id}"))
+        if not person.get("id"):
+            # not "gone" (that is a 404): taking it for gone would create the person a second time
+            raise TransientError(
+                self.service, "Pipedrive answered without the person it was asked for.", hint="Try again later."
+            )
+        return person
 
     async def delete_person(self, person_id: int) -> None:
         await self._call("DELETE", f"/api/v2/persons/{person_id}")
@@ -287,7 +322,7 @@ class PipedriveClient(ApiClient):
     # --- leads (v1: custom fields as flat keys) -------------------------------------------------------
 
     async def create_lead(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return self._record(await self._call("POST", "/api/v1/leads", json=payload))
+        return await self._create("/api/v1/leads", payload)
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
         """The lead, or None when it is gone (deleted, or converted into a deal)."""
@@ -308,7 +343,7 @@ class PipedriveClient(ApiClient):
     # --- deals (v2: custom fields inside `custom_fields`) ---------------------------------------------
 
     async def create_deal(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return self._record(await self._call("POST", "/api/v2/deals", json=payload))
+        return await self._create("/api/v2/deals", payload)
 
     async def get_deal(self, deal_id: int, *, include_source_lead: bool = True) -> dict[str, Any] | None:
         """The deal, or None when Pipedrive no longer has it."""

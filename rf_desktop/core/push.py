@@ -16,7 +16,9 @@ from rf_desktop.core import mapping, rules
 from rf_desktop.core.context import SyncContext
 from rf_desktop.core.http import NotFoundError
 from rf_desktop.core.person_index import PersonIndex
+from rf_desktop.core.qualify import QUALIFY
 from rf_desktop.core.store import SENDING, SENT, WAITING, Referral
+from rf_desktop.core.watch import deal_state
 
 PERSON = "person"
 ITEM = "item"
@@ -70,38 +72,59 @@ async def ensure_person(
         body = mapping.build_person(referral, ctx.settings, ctx.schema)
         referral = ctx.update(referral, intent=PERSON)
         created = await ctx.pd.create_person(body)
-        index.remember(referral.email, int(created["id"]))
+        index.remember(referral.email, int(created["id"]), created_here=True)
         referral = ctx.update(referral, person_id=int(created["id"]), intent=None)
         ctx.log("info", "person created", f"Created Pipedrive person {created.get('name', '')}.", referral)
         return referral
 
 
+def _oldest(items: list[dict[str, Any]], code_field: str, code: str) -> dict[str, Any] | None:
+    """Of the items carrying this Referral Code, the first one made: the one the sales team works with."""
+    carrying = [item for item in items if _carries_code(item, code_field, code) and item.get("id")]
+    return min(carrying, key=lambda item: (str(item.get("add_time") or ""), str(item["id"])), default=None)
+
+
 async def _find_existing_item(ctx: SyncContext, referral: Referral, code_field: str) -> dict[str, Any] | None:
+    """The person's lead or deal for this referral, made by an interrupted create or by another install.
+
+    In lead mode a deal counts too: the salesperson may have converted the lead since (the deal carries the
+    Referral Code and `source_lead_id`)."""
     assert referral.person_id is not None
     if ctx.settings.mode == "lead":
-        candidates = await ctx.pd.leads_for_person(referral.person_id)
-    else:
-        candidates = await ctx.pd.deals_for_person(referral.person_id)
-    return next((c for c in candidates if _carries_code(c, code_field, referral.code)), None)
+        lead = _oldest(await ctx.pd.leads_for_person(referral.person_id), code_field, referral.code)
+        if lead is not None:
+            return lead
+    return _oldest(await ctx.pd.deals_for_person(referral.person_id), code_field, referral.code)
 
 
-async def ensure_item(ctx: SyncContext, referral: Referral) -> Referral:
-    """Create the lead or deal, unless this referral already has one (in the store or, after an
-    interruption, in Pipedrive)."""
+def _has_item(mode: str, referral: Referral) -> bool:
+    # in lead mode a referral linked to the deal its lead became has no lead any more
+    return bool(referral.deal_id) if mode == "deal" else bool(referral.lead_id or referral.deal_id)
+
+
+async def ensure_item(ctx: SyncContext, referral: Referral, index: PersonIndex) -> Referral:
+    """Create the lead or deal, unless this referral already has one: in the store, or in Pipedrive (after an
+    interruption, or made by another install for a person who was already there)."""
     person_id = referral.person_id
     assert person_id is not None
     mode = ctx.settings.mode
-    if (mode == "lead" and referral.lead_id) or (mode == "deal" and referral.deal_id):
+    if _has_item(mode, referral):
         return referral
     code_field = ctx.settings.referral_code_target()
     assert code_field is not None, "validated settings always map the Referral Code"
     code_key = code_field.split(":", 1)[1]
-    if referral.intent == ITEM:
+    # a person this sync created a moment ago cannot have one yet, so new people cost nothing extra
+    if referral.intent == ITEM or not index.created_here(person_id):
         found = await _find_existing_item(ctx, referral, code_key)
         if found is not None:
-            ctx.log(
-                "info", f"{mode} recovered", f"Found the {mode} created before the interruption.", referral
+            what = "deal" if _is_deal(found) else "lead"
+            text = (
+                f"Found the {what} created before the interruption."
+                if referral.intent == ITEM
+                else f"Pipedrive already has a {what} for this Referral Code; linked to it instead of "
+                "creating another."
             )
+            ctx.log("info", f"{mode} recovered", text, referral)
             return _store_item(ctx, referral, found)
     if mode == "lead":
         body = mapping.build_lead(referral, ctx.settings, ctx.schema, person_id)
@@ -116,16 +139,38 @@ async def ensure_item(ctx: SyncContext, referral: Referral) -> Referral:
     return referral
 
 
+def _is_deal(item: dict[str, Any]) -> bool:
+    return isinstance(item.get("id"), int)  # lead ids are UUID strings, deal ids numbers
+
+
+def _deal_qualifies(ctx: SyncContext, referral: Referral) -> bool:
+    if referral.deal_id is None:
+        return False
+    state = rules.DealState(
+        deal_id=referral.deal_id,
+        stage_id=referral.deal_stage_id,
+        pipeline_id=referral.deal_pipeline_id,
+        status=referral.deal_status or "open",
+        source_lead_id=referral.lead_id,
+    )
+    return rules.qualifies(ctx.settings.qualification, state, ctx.schema)
+
+
 def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> Referral:
-    if ctx.settings.mode == "lead":
+    if not _is_deal(item):
         return ctx.update(referral, lead_id=str(item["id"]), intent=None)
+    state = deal_state(item)
+    changes: dict[str, Any] = {}
+    if state.source_lead_id and not referral.lead_id:
+        changes["lead_id"] = str(state.source_lead_id)
     return ctx.update(
         referral,
-        deal_id=int(item["id"]),
-        deal_stage_id=item.get("stage_id"),
-        deal_pipeline_id=item.get("pipeline_id"),
-        deal_status=item.get("status"),
+        deal_id=state.deal_id,
+        deal_stage_id=state.stage_id,
+        deal_pipeline_id=state.pipeline_id,
+        deal_status=state.status,
         intent=None,
+        **changes,
     )
 
 
@@ -133,13 +178,22 @@ async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: P
     """Person, then lead/deal, then the status the rule calls for. Raises the clients' errors."""
     referral = ctx.update(referral, status=SENDING, status_reason=None)
     referral = await ensure_person(ctx, referral, locks, index)
-    referral = await ensure_item(ctx, referral)
+    referral = await ensure_item(ctx, referral, index)
     rule = ctx.settings.qualification
     # only a Person Invited can be qualified in Referral Factory; a Person Referring is just sent
     if rules.needs_watch(rule) and referral.user_type != "person_referring":
         reason = rules.describe(rule, ctx.schema)
+        # a deal found in Pipedrive may have met the rule already: the watch qualifies it on this cycle,
+        # reading the user back first in case it was qualified meanwhile
+        intent = QUALIFY if _deal_qualifies(ctx, referral) else None
         return ctx.update(
-            referral, status=WAITING, status_reason=reason, attempts=0, next_attempt_at=None, permanent=0
+            referral,
+            status=WAITING,
+            status_reason=reason,
+            attempts=0,
+            next_attempt_at=None,
+            permanent=0,
+            intent=intent,
         )
     return ctx.update(
         referral, status=SENT, status_reason=None, attempts=0, next_attempt_at=None, permanent=0

@@ -25,6 +25,10 @@ SEARCH_BURST_LIMIT = 10
 BURST_WINDOW_SECONDS = 2.0
 # a burst 429 asks for a wait of a second or two; one much longer than this is the daily budget
 BURST_PAUSE_CEILING = 60.0
+# Pipedrive resets the daily budget at midnight in a time zone it does not name; when a 429 does not say
+# when, one call an hour finds out, and the other calls wait this long for that call's answer
+CHECK_EVERY = timedelta(hours=1)
+CHECK_ANSWER_WAIT = timedelta(minutes=2)
 
 
 def is_search(method: str, path: str) -> bool:
@@ -181,6 +185,8 @@ class BudgetTracker:
         self._daily_budget = daily_budget
         self._server_remaining: int | None = None
         self._exhausted_until: datetime | None = None
+        # the reset time is a guess: when it comes, one call checks before the others go
+        self._check_only = False
 
     def _roll(self) -> datetime:
         """The current time, after starting a new day's count when midnight UTC has passed."""
@@ -190,7 +196,7 @@ class BudgetTracker:
             self._day = today
             self._used = 0
             self._server_remaining = None
-        if self._exhausted_until is not None and now >= self._exhausted_until:
+        if self._exhausted_until is not None and now >= self._exhausted_until and not self._check_only:
             self._exhausted_until = None
         return now
 
@@ -198,11 +204,15 @@ class BudgetTracker:
         """Raise BudgetExhaustedError instead of sending a call the budget cannot pay for."""
         now = self._roll()
         resets_at = next_midnight_utc(now)
-        if self._exhausted_until is not None:
+        if self._exhausted_until is not None and self._check_only and now >= self._exhausted_until:
+            # this call is the hourly check; the others wait for its answer
+            self._exhausted_until = now + CHECK_ANSWER_WAIT
+        elif self._exhausted_until is not None:
+            when = "checks again" if self._check_only else "continues"
             raise BudgetExhaustedError(
                 PIPEDRIVE,
                 "Pipedrive's daily API budget for this company is used up.",
-                hint=f"rf-desktop continues after {self._exhausted_until:%H:%M} UTC.",
+                hint=f"rf-desktop {when} after {self._exhausted_until:%H:%M} UTC.",
                 status=None,
                 retry_after=(self._exhausted_until - now).total_seconds(),
                 resets_at=self._exhausted_until,
@@ -220,6 +230,9 @@ class BudgetTracker:
     def record(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> int:
         """Charge one answered call; Pipedrive's `x-daily-*` headers, when present, override the count."""
         self._roll()
+        if self._check_only:  # the hourly check was answered: the budget is back
+            self._check_only = False
+            self._exhausted_until = None
         cost = cost_of(method, path)
         self._used += cost
         if headers:
@@ -241,10 +254,12 @@ class BudgetTracker:
             if self._daily_budget is not None:
                 self._used = max(0, self._daily_budget - remaining)
 
-    def exhausted(self, until: datetime) -> None:
-        """Pipedrive said the budget is gone: refuse calls until `until`."""
+    def exhausted(self, until: datetime, *, check_only: bool = False) -> None:
+        """Pipedrive said the budget is gone: refuse calls until `until`. With `check_only` that time is a
+        guess, so only one call goes then, to see whether the budget is back."""
         self._roll()
         self._exhausted_until = until
+        self._check_only = check_only
         self._server_remaining = 0
         if self._daily_budget is not None:
             self._used = max(self._used, self._daily_budget)
@@ -274,6 +289,7 @@ class BudgetTracker:
             "cap": self.cap,
             "server_remaining": self._server_remaining,
             "exhausted_until": self._exhausted_until.isoformat() if self._exhausted_until else None,
+            "check_only": self._check_only,
         }
 
     @classmethod
@@ -286,5 +302,6 @@ class BudgetTracker:
         until = data.get("exhausted_until")
         if until:
             tracker._exhausted_until = datetime.fromisoformat(until)
+            tracker._check_only = bool(data.get("check_only"))
         tracker._roll()
         return tracker

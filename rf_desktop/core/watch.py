@@ -68,6 +68,25 @@ def _match(ctx: SyncContext, deal: dict[str, Any], code_key: str | None) -> Refe
     return found
 
 
+def _is_its_deal(referral: Referral, deal: dict[str, Any], earlier: Match | None) -> bool:
+    """Whether `deal` is the one deal this referral follows.
+
+    Two deals can carry one Referral Code (a salesperson's copy, or a lead sent twice and both converted).
+    The referral keeps the deal it was first linked to; with none yet it takes the one its own lead became,
+    else the oldest. So its deal never flips between them from one poll to the next."""
+    if referral.deal_id is not None:
+        return int(deal["id"]) == referral.deal_id
+    if earlier is None:
+        return True
+
+    def rank(source_lead_id: Any, deal_id: int) -> tuple[bool, int]:
+        return (not referral.lead_id or source_lead_id != referral.lead_id, deal_id)
+
+    return rank(deal.get("source_lead_id"), int(deal["id"])) < rank(
+        earlier.deal.source_lead_id, earlier.deal.deal_id
+    )
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -78,19 +97,21 @@ async def poll_deals(ctx: SyncContext, since: datetime) -> tuple[list[Match], da
     """Deals changed since `since` that belong to our referrals, and the new watermark."""
     target = ctx.settings.referral_code_target()
     code_key = target.split(":", 1)[1] if target else None
-    matches: list[Match] = []
+    matches: dict[int, Match] = {}
     newest = since
     cursor: str | None = None
     for _ in range(MAX_PAGES_PER_POLL):
         page = await ctx.pd.deals_page(updated_since=since - OVERLAP, cursor=cursor)
         for deal in page.items:
+            if not isinstance(deal.get("id"), int):
+                continue  # a malformed entry names no deal
             updated = _parse_time(deal.get("update_time"))
             if updated and updated > newest:
                 newest = updated
             referral = _match(ctx, deal, code_key)
-            if referral is not None:
-                matches.append(Match(referral, deal_state(deal)))
+            if referral is not None and _is_its_deal(referral, deal, matches.get(referral.rf_user_id)):
+                matches[referral.rf_user_id] = Match(referral, deal_state(deal))
         cursor = page.next_cursor
         if not cursor:
             break
-    return matches, newest
+    return list(matches.values()), newest

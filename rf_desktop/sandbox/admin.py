@@ -250,6 +250,31 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             state.pd.set_daily_remaining(remaining)
             return state.pd.limiter.usage()
 
+    async def pd_shape(request: Request) -> dict[str, Any]:
+        """The Pipedrive modes where the public material allows more than one answer (docs/sandbox.md)."""
+        body = await _body(request) if request.method == "PUT" else {}
+        unknown = sorted(set(body) - {"time_zone", "rate_limit_headers", "conversion"})
+        if unknown:
+            raise _bad(f"unknown Pipedrive modes: {', '.join(unknown)}")
+        if "rate_limit_headers" in body and not isinstance(body["rate_limit_headers"], bool):
+            raise _bad("rate_limit_headers must be true or false")
+        if body.get("conversion", "async") not in ("immediate", "async"):
+            raise _bad("conversion must be immediate or async")
+        with state.lock:
+            pd = state.pd
+            if "time_zone" in body:
+                try:
+                    pd.limiter.set_time_zone(str(body["time_zone"]))
+                except (ValueError, KeyError):
+                    raise _bad(f"unknown time zone {body['time_zone']!r}") from None
+            pd.limiter.rate_limit_headers = body.get("rate_limit_headers", pd.limiter.rate_limit_headers)
+            pd.conversion_mode = body.get("conversion", pd.conversion_mode)
+            return {
+                "time_zone": pd.limiter.zone.key,
+                "rate_limit_headers": pd.limiter.rate_limit_headers,
+                "conversion": pd.conversion_mode,
+            }
+
     async def advance_clock(request: Request) -> dict[str, Any]:
         seconds = _number(await _body(request), "seconds")
         if seconds < 0:
@@ -287,6 +312,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/faults/{api}", serve(put_faults), methods=["PUT"]),
         Route("/pd/plan", serve(pd_plan), methods=["PUT"]),
         Route("/pd/budget", serve(pd_budget), methods=["PUT"]),
+        Route("/pd/shape", serve(pd_shape), methods=["GET", "PUT"]),
         Route("/clock/advance", serve(advance_clock), methods=["POST"]),
         Route("/demo", serve(demo), methods=["PUT"]),
     ]

@@ -6,7 +6,11 @@ and the edge's abuse protection that answers 403 to a token that keeps sending a
 Referral Factory: 600 calls per minute per token.
 
 Time comes from the sandbox `Clock` (monotonic time for the windows, wall time for the daily reset at
-midnight UTC), so tests can move it instead of sleeping.
+midnight in `time_zone`, UTC unless set), so tests can move it instead of sleeping.
+
+Two shapes the public material leaves open are modes of `PipedriveLimiter` (docs/sandbox.md):
+`time_zone`, the zone whose midnight resets the daily budget (Pipedrive says "the server's time zone"),
+and `rate_limit_headers`, off for an account that sends no `x-ratelimit-*`, `x-daily-*` or `retry-after`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rf_desktop.sandbox.clock import Clock
 
@@ -102,8 +107,12 @@ class PipedriveLimiter:
         abuse_threshold: int = 20,
         abuse_window: float = 10.0,
         block_seconds: float = 60.0,
+        time_zone: str = "UTC",
+        rate_limit_headers: bool = True,
     ) -> None:
         self.clock = clock
+        self.zone = ZoneInfo(time_zone)
+        self.rate_limit_headers = rate_limit_headers
         self.window = window
         self.search_limit = search_limit
         self.abuse_threshold = abuse_threshold
@@ -139,17 +148,25 @@ class PipedriveLimiter:
         self._search: dict[str, RollingWindow] = {}
         self._rejections: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
-        self._day = self.clock.now().date()
+        self._day = self._local_now().date()
         self._used_today = 0
         self.requests = 0
         self.rejected_by_reason: dict[str, int] = {}
 
     # --- the daily budget ----------------------------------------------------------------------
 
+    def set_time_zone(self, name: str) -> None:
+        """Reset the daily budget at midnight in this IANA time zone from now on."""
+        self.zone = ZoneInfo(name)  # raises for an unknown name
+        self._day = self._local_now().date()
+
+    def _local_now(self) -> datetime:
+        return self.clock.now().astimezone(self.zone)
+
     def _today(self) -> date:
-        today = self.clock.now().date()
+        today = self._local_now().date()
         if today != self._day:
-            # the budget resets at midnight UTC (Pipedrive says "the server's time zone")
+            # the budget resets at midnight in the server's time zone
             self._day = today
             self._used_today = 0
         return today
@@ -168,8 +185,8 @@ class PipedriveLimiter:
         self._used_today = max(0, self.daily_budget - max(0, tokens))
 
     def seconds_until_reset(self) -> int:
-        now = self.clock.now()
-        midnight = datetime.combine(self._today() + timedelta(days=1), time(0), tzinfo=now.tzinfo)
+        now = self._local_now()
+        midnight = datetime.combine(self._today() + timedelta(days=1), time(0), tzinfo=self.zone)
         return _whole_seconds((midnight - now).total_seconds())
 
     def charge(self, tokens: int) -> None:
@@ -218,7 +235,10 @@ class PipedriveLimiter:
         return admission
 
     def headers(self, key: str, *, search: bool = False) -> dict[str, str]:
-        """The rate-limit headers Pipedrive sends with every response to this token."""
+        """The rate-limit headers Pipedrive sends with every response to this token (none in the mode
+        without them)."""
+        if not self.rate_limit_headers:
+            return {}
         now = self.clock.monotonic()
         burst, search_window = self._windows_for(key)
         window = search_window if search else burst
@@ -246,10 +266,16 @@ class PipedriveLimiter:
             "rejected_by_reason": dict(self.rejected_by_reason),
         }
 
+    def retry_after(self, admission: Admission) -> dict[str, str]:
+        """The `retry-after` header of a 429 (none in the mode without rate-limit headers)."""
+        return {"retry-after": str(admission.retry_after)} if self.rate_limit_headers else {}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "plan": self.plan,
             "seats": self.seats,
+            "time_zone": self.zone.key,
+            "rate_limit_headers": self.rate_limit_headers,
             "day": self._today().isoformat(),
             "tokens_used": self._used_today,
         }
@@ -257,5 +283,7 @@ class PipedriveLimiter:
     def from_json(self, data: dict[str, Any]) -> None:
         self.reset()
         self.set_plan(data.get("plan", self.plan), int(data.get("seats", self.seats)))
+        self.set_time_zone(data.get("time_zone", self.zone.key))
+        self.rate_limit_headers = bool(data.get("rate_limit_headers", self.rate_limit_headers))
         if data.get("day") == self._today().isoformat():
             self._used_today = int(data.get("tokens_used", 0))

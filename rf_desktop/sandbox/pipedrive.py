@@ -53,6 +53,9 @@ class PipedriveState:
         self.stages: dict[int, dict[str, Any]] = {}
         self.lead_labels: dict[str, dict[str, Any]] = {}
         self.conversions: dict[str, dict[str, Any]] = {}
+        # "immediate": `POST /leads/{id}/convert/deal` converts before it answers; "async": it only starts a
+        # job, which runs on the next status read and completes on the one after (docs/sandbox.md)
+        self.conversion_mode = "immediate"
         self.next_ids = {"person": 1, "deal": 1, "field": 100, "option": 1, "pipeline": 1, "stage": 1}
 
     def _next(self, kind: str) -> int:
@@ -431,6 +434,36 @@ class PipedriveState:
         lead.update(is_deleted=True, update_time=self.now_ms())
         return deal
 
+    def start_conversion(
+        self, lead_id: str, stage_id: int | None = None, pipeline_id: int | None = None
+    ) -> dict[str, Any]:
+        """The conversion job the API starts for a live lead (KeyError when there is none): done at once,
+        or, in the "async" mode, left to `advance_conversion`."""
+        self.live_lead(lead_id)
+        job: dict[str, Any] = {"lead_id": lead_id, "conversion_id": str(uuid.uuid4()), "status": "not_started"}
+        if self.conversion_mode == "async":
+            job["target"] = {"stage_id": stage_id, "pipeline_id": pipeline_id}
+        else:
+            job.update(status="completed", deal_id=self.convert_lead(lead_id, stage_id, pipeline_id)["id"])
+        self.conversions[job["conversion_id"]] = job
+        return job
+
+    def advance_conversion(self, conversion_id: str) -> dict[str, Any]:
+        """A status read moves an async job on: not started -> running -> completed (or failed, when the
+        lead was converted or deleted meanwhile). Returns what the API shows of it."""
+        job = self.conversions[conversion_id]
+        if job["status"] == "not_started":
+            job["status"] = "running"
+        elif job["status"] == "running":
+            target = job.pop("target")
+            try:
+                deal = self.convert_lead(job["lead_id"], target["stage_id"], target["pipeline_id"])
+            except KeyError:
+                job["status"] = "failed"
+            else:
+                job.update(status="completed", deal_id=deal["id"])
+        return {key: value for key, value in job.items() if key != "target"}
+
     # --- plan and budget ----------------------------------------------------------------------
 
     def set_plan(self, plan: str, seats: int) -> None:
@@ -499,6 +532,7 @@ class PipedriveState:
                 "stages": list(self.stages.values()),
                 "lead_labels": list(self.lead_labels.values()),
                 "conversions": self.conversions,
+                "conversion_mode": self.conversion_mode,
                 "next_ids": self.next_ids,
                 "limits": self.limiter.to_json(),
             }
@@ -517,6 +551,7 @@ class PipedriveState:
         self.stages = {s["id"]: s for s in data.get("stages", [])}
         self.lead_labels = {label["id"]: label for label in data.get("lead_labels", [])}
         self.conversions = data.get("conversions", {})
+        self.conversion_mode = data.get("conversion_mode", self.conversion_mode)
         self.next_ids.update(data.get("next_ids", {}))
         if "limits" in data:
             self.limiter.from_json(data["limits"])

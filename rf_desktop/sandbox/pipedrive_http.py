@@ -276,8 +276,7 @@ def endpoint(state: SandboxState, method: str, template: str, handler: Handler) 
                 page = BLOCKED_PAGE.format(ray=secrets.token_hex(8))
                 return HTMLResponse(page, 403, headers={"server": "cloudflare"})
             if not admission.allowed:
-                headers = pd.limiter.headers(token, search=search)
-                headers["retry-after"] = str(admission.retry_after)
+                headers = pd.limiter.headers(token, search=search) | pd.limiter.retry_after(admission)
                 return JSONResponse(DAILY_BODY if admission.reason == "daily" else BURST_BODY, 429, headers)
             req = ApiRequest(method, dict(request.path_params), request.query_params, body)
             try:

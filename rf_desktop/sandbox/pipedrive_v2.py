@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -620,17 +619,10 @@ def convert_lead(pd: PipedriveState, req: ApiRequest) -> Reply:
     if problems:
         raise schema_error(*problems)
     try:
-        deal = pd.convert_lead(lead_id, values.get("stage_id"), values.get("pipeline_id"))
+        job = pd.start_conversion(lead_id, values.get("stage_id"), values.get("pipeline_id"))
     except KeyError:
         raise not_found() from None
-    conversion_id = str(uuid.uuid4())
-    pd.conversions[conversion_id] = {
-        "lead_id": lead_id,
-        "deal_id": deal["id"],
-        "conversion_id": conversion_id,
-        "status": "completed",
-    }
-    return ok({"conversion_id": conversion_id})
+    return ok({"conversion_id": job["conversion_id"]})
 
 
 def conversion_status(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -638,7 +630,7 @@ def conversion_status(pd: PipedriveState, req: ApiRequest) -> Reply:
     conversion = pd.conversions.get(conversion_id)
     if conversion is None or conversion["lead_id"] != lead_id:
         raise not_found()
-    return ok(dict(conversion))
+    return ok(pd.advance_conversion(conversion_id))
 
 
 # --- routes ---------------------------------------------------------------------------------------

@@ -278,6 +278,31 @@ def test_lead_search_and_conversion(pd: httpx.Client) -> None:
     assert again.status_code == 404 and again.json()["error"] == "Entity was not found"
 
 
+def test_an_asynchronous_conversion_validates_at_every_step(sandbox: SandboxServer, pd: httpx.Client) -> None:
+    with sandbox.state.lock:
+        sandbox.state.pd.conversion_mode = "async"
+    person = _person(pd)
+    lead = _data(pd.post("/api/v1/leads", json={"title": "Jane", "person_id": person["id"]}), 201)
+    conversion = _data(pd.post(f"/api/v2/leads/{lead['id']}/convert/deal", json={}))
+    status_path = f"/api/v2/leads/{lead['id']}/convert/status/{conversion['conversion_id']}"
+    assert _data(pd.get(f"/api/v1/leads/{lead['id']}"))["id"] == lead["id"], "not converted yet"
+    steps = [_data(pd.get(status_path)) for _ in range(3)]
+    assert [step["status"] for step in steps] == ["running", "completed", "completed"]
+    assert "deal_id" not in steps[0] and steps[1]["deal_id"] == steps[2]["deal_id"]
+    assert pd.get(f"/api/v1/leads/{lead['id']}").status_code == 404
+
+
+def test_answers_without_rate_limit_headers_validate(sandbox: SandboxServer, pd: httpx.Client) -> None:
+    with sandbox.state.lock:
+        sandbox.state.pd.limiter.rate_limit_headers = False
+        sandbox.state.pd.set_daily_remaining(2)
+    answered = pd.get("/api/v1/users/me")
+    exhausted = pd.get("/api/v1/users/me")
+    assert (answered.status_code, exhausted.status_code) == (200, 429)
+    for response in (answered, exhausted):
+        assert not [name for name in response.headers if name.startswith(("x-ratelimit", "x-daily", "retry"))]
+
+
 def test_error_answers_match_the_documented_shapes(
     sandbox: SandboxServer, validating_clients, pd: httpx.Client
 ) -> None:

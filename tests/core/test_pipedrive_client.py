@@ -619,6 +619,19 @@ async def test_a_429_with_no_tokens_left_and_a_long_wait_is_the_daily_budget() -
     assert budget.snapshot().exhausted_until == caught.value.resets_at
 
 
+async def test_a_daily_429_without_retry_after_is_checked_hourly_not_taken_to_end_at_midnight_utc() -> None:
+    budget = BudgetTracker()
+    body = {"success": False, "error": "daily request budget exceeded", "errorCode": 429}
+    # the burst window's reset says nothing about the day
+    async with mock_pd(httpx.Response(429, json=body, headers={"x-ratelimit-reset": "2"}), budget) as pd:
+        with pytest.raises(BudgetExhaustedError) as caught:
+            await pd.me()
+    expected = datetime.now(UTC) + timedelta(hours=1)
+    assert abs((caught.value.resets_at - expected).total_seconds()) < 5
+    assert "time zone" in caught.value.message and "one call every hour" in caught.value.hint
+    assert budget.snapshot().exhausted_until == caught.value.resets_at
+
+
 async def test_a_short_429_is_a_burst_even_when_the_budget_header_says_zero() -> None:
     headers = {"retry-after": "1", "x-daily-ratelimit-token-remaining": "0"}
     async with mock_pd(httpx.Response(429, json={"success": False}, headers=headers)) as pd:

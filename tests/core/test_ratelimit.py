@@ -205,3 +205,22 @@ def test_round_trip_through_a_dict_keeps_today_and_drops_yesterday() -> None:
         None,
         5000,
     )
+
+
+def test_a_guessed_reset_lets_one_call_check_each_hour_and_holds_the_others() -> None:
+    clock = FakeNow(NOON)
+    tracker = BudgetTracker(daily_budget=1000, now=clock)
+    tracker.exhausted(NOON + timedelta(hours=1), check_only=True)
+    with pytest.raises(BudgetExhaustedError) as before:
+        tracker.check("GET", "/api/v2/deals")
+    assert "checks again after 13:00 UTC" in str(before.value)
+
+    clock.value = NOON + timedelta(hours=1, seconds=1)
+    tracker.check("GET", "/api/v1/users/me")  # the hour's one check goes
+    with pytest.raises(BudgetExhaustedError):
+        tracker.check("GET", "/api/v2/deals")  # the others wait for its answer
+    assert BudgetTracker.from_dict(tracker.to_dict(), now=clock).snapshot() == tracker.snapshot()
+
+    tracker.record("GET", "/api/v1/users/me")  # answered: the budget is back
+    tracker.check("GET", "/api/v2/deals")
+    assert tracker.snapshot().exhausted_until is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -46,8 +48,16 @@ def admin(sandbox: SandboxServer, method: str, path: str, body: Any = None) -> A
     return response.json() if response.content else None
 
 
-def make_engine(store: Store, sandbox: SandboxServer, *, timeout: float = 5.0, **kwargs: Any) -> SyncEngine:
-    """An engine on the sandbox's tokens with quick timeouts and retries, so faults cost milliseconds."""
+def make_engine(
+    store: Store,
+    sandbox: SandboxServer,
+    *,
+    timeout: float = 5.0,
+    pd_transport: httpx.AsyncBaseTransport | None = None,
+    **kwargs: Any,
+) -> SyncEngine:
+    """An engine on the sandbox's tokens with quick timeouts and retries, so faults cost milliseconds.
+    `pd_transport` stands between the Pipedrive client and the sandbox (to lose or spoil an answer)."""
     tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
 
     def rf(settings: Settings, token: str) -> ReferralFactoryClient:
@@ -57,12 +67,63 @@ def make_engine(store: Store, sandbox: SandboxServer, *, timeout: float = 5.0, *
 
     def pd(settings: Settings, token: str, **limits: Any) -> PipedriveClient:
         return PipedriveClient(
-            settings.pipedrive.base_url, token, timeout=timeout, retry=FAST_RETRY, **limits
+            settings.pipedrive.base_url,
+            token,
+            timeout=timeout,
+            retry=FAST_RETRY,
+            transport=pd_transport,
+            **limits,
         )
 
     kwargs.setdefault("retry_base", 0.05)
     kwargs.setdefault("min_watch_interval", 0.0)
     return SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, **kwargs)
+
+
+class SpoilAnswers(httpx.AsyncBaseTransport):
+    """Passes requests to the sandbox, but for the first `times` calls to `method path` lets the sandbox do
+    the work, runs `meanwhile(body)` (what a salesperson does before the client tries again), and answers
+    `answer` instead: the answer was lost (502) or malformed. With `reaches_server=False` the call stops at
+    something in between (a proxy's page)."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        answer: httpx.Response,
+        *,
+        times: int = 1,
+        meanwhile: Callable[[Any], None] | None = None,
+        reaches_server: bool = True,
+    ) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._reaches_server = reaches_server
+        self._method, self._path, self._answer = method, path, answer
+        self.left = times
+        self._meanwhile = meanwhile
+        self.seen = 0  # calls to `method path`, spoiled or not
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != self._method or not request.url.path.endswith(self._path):
+            return await self._inner.handle_async_request(request)
+        self.seen += 1
+        if self.left <= 0:
+            return await self._inner.handle_async_request(request)
+        self.left -= 1
+        if self._reaches_server:
+            response = await self._inner.handle_async_request(request)
+            body = json.loads(await response.aread())
+            await response.aclose()
+            if self._meanwhile is not None:
+                self._meanwhile(body)
+        return httpx.Response(
+            self._answer.status_code, headers=self._answer.headers, content=self._answer.content
+        )
+
+    async def aclose(self) -> None:
+        # the engine closes its clients between runs and makes new ones on this same transport
+        await self._inner.aclose()
+        self._inner = httpx.AsyncHTTPTransport()
 
 
 def run_once(store: Store, sandbox: SandboxServer, **engine_kwargs: Any) -> RunSummary:

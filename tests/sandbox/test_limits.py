@@ -169,3 +169,40 @@ def test_the_referral_factory_limiter_allows_600_calls_a_minute() -> None:
     assert limiter.check("another-token") == (True, 0.0)
     clock.advance(retry_after)
     assert limiter.check("rf")[0]
+
+
+def test_the_daily_budget_can_reset_at_midnight_in_another_time_zone(
+    sandbox: SandboxServer, pd: httpx.Client
+) -> None:
+    admin = httpx.put(f"{sandbox.admin_url}/pd/shape", json={"time_zone": "Pacific/Kiritimati"}, timeout=10)
+    assert admin.json()["time_zone"] == "Pacific/Kiritimati"  # UTC+14: its midnight is 10:00 UTC
+    with sandbox.state.lock:
+        sandbox.state.pd.set_daily_remaining(0)
+    exhausted = pd.get("/api/v1/users/me")
+    now = sandbox.state.clock.now()
+    local_midnight = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=10)
+    if local_midnight <= now:
+        local_midnight += timedelta(days=1)
+    assert abs(int(exhausted.headers["retry-after"]) - (local_midnight - now).total_seconds()) <= 2
+    sandbox.state.clock.advance(int(exhausted.headers["retry-after"]) + 1)
+    assert pd.get("/api/v1/users/me").status_code == 200
+
+
+def test_a_mode_without_rate_limit_headers_sends_none_even_on_a_429(
+    sandbox: SandboxServer, pd: httpx.Client
+) -> None:
+    httpx.put(f"{sandbox.admin_url}/pd/shape", json={"rate_limit_headers": False}, timeout=10)
+    with sandbox.state.lock:
+        sandbox.state.pd.set_daily_remaining(2)
+    answered, exhausted = pd.get("/api/v1/users/me"), pd.get("/api/v1/users/me")
+    assert (answered.status_code, exhausted.status_code) == (200, 429)
+    assert exhausted.json()["error"] == "daily request budget exceeded"
+    for response in (answered, exhausted):
+        assert not [h for h in response.headers if h.startswith(("x-ratelimit", "x-daily", "retry-after"))]
+
+
+def test_unknown_pipedrive_modes_are_refused(sandbox: SandboxServer) -> None:
+    for body in ({"time_zone": "Nowhere/Land"}, {"conversion": "later"}, {"headers": False}):
+        assert httpx.put(f"{sandbox.admin_url}/pd/shape", json=body, timeout=10).status_code == 422
+    shape = httpx.get(f"{sandbox.admin_url}/pd/shape", timeout=10).json()
+    assert shape == {"time_zone": "UTC", "rate_limit_headers": True, "conversion": "immediate"}
