@@ -52,7 +52,7 @@ from rf_desktop.core.qualify import QUALIFY, qualify
 from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema
-from rf_desktop.core.store import FAILED, PENDING, WAITING, Referral, Store
+from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SKIPPED, WAITING, Referral, Store
 from rf_desktop.core.watch import WATERMARK_KEY, Match, poll_deals, watch_interval
 
 log = logging.getLogger(__name__)
@@ -74,22 +74,50 @@ class GlobalStop(Exception):
     """A condition that stops the whole cycle, not one referral (wrong token, budget gone, bad settings)."""
 
 
+SENT_OUT, SKIPPED_OUT, FAILED_OUT, RETRYING_OUT, QUALIFIED_OUT = "sent", "skipped", "failed", "retrying", "qualified"
+
+
 @dataclass
 class RunSummary:
+    """What one `run_once` did. Each referral counts once per step, by how that step ended in this run."""
+
     recorded: int = 0
-    sent: int = 0
-    qualified: int = 0
-    failed: int = 0
-    skipped: int = 0
-    tokens_used: int = 0
+    sends: dict[int, str] = field(default_factory=dict)  # rf_user_id -> sent, skipped, failed or retrying
+    qualifications: dict[int, str] = field(default_factory=dict)  # rf_user_id -> qualified, failed or retrying
+    tokens_this_run: int = 0
+    tokens_today: int = 0
+    token_limit: int | None = None  # the daily budget, or the owner's cap when it is lower; None until known
     errors: list[str] = field(default_factory=list)
 
+    @staticmethod
+    def _count(outcomes: dict[int, str], outcome: str) -> int:
+        return sum(1 for value in outcomes.values() if value == outcome)
+
+    @property
+    def sent(self) -> int:
+        return self._count(self.sends, SENT_OUT)
+
+    @property
+    def skipped(self) -> int:
+        return self._count(self.sends, SKIPPED_OUT)
+
+    @property
+    def failed(self) -> int:
+        return self._count(self.sends, FAILED_OUT)
+
+    @property
+    def qualified(self) -> int:
+        return self._count(self.qualifications, QUALIFIED_OUT)
+
     def line(self) -> str:
-        text = (
-            f"{self.recorded} new, {self.sent} sent to Pipedrive, {self.qualified} qualified, "
-            f"{self.failed} failed, {self.skipped} skipped; {self.tokens_used} Pipedrive tokens used"
+        today = f"today {self.tokens_today} of {self.token_limit}" if self.token_limit else f"today {self.tokens_today}"
+        return (
+            f"{self.recorded} new, {self.sent} sent to Pipedrive, {self.skipped} skipped, {self.failed} failed, "
+            f"{self._count(self.sends, RETRYING_OUT)} to retry; {self.qualified} qualified, "
+            f"{self._count(self.qualifications, FAILED_OUT)} qualifications failed, "
+            f"{self._count(self.qualifications, RETRYING_OUT)} qualifications to retry; "
+            f"API budget used this run: {self.tokens_this_run} ({today})"
         )
-        return text + (f"; {self.errors[-1]}" if self.errors else "")
 
 
 class SyncEngine:
@@ -104,7 +132,10 @@ class SyncEngine:
         min_watch_interval: float | None = None,
         rf_factory: Callable[[Settings, str], ReferralFactoryClient] = referral_factory_client,
         pd_factory: Callable[..., PipedriveClient] = pipedrive_client,
+        hint: Callable[[ApiError], str] | None = None,
     ) -> None:
+        """`hint` words what the owner can do about an error that stops the sync (default: the error's own
+        hint, which names the app's pages; the command line names its commands instead)."""
         self.store = store
         self._tokens = tokens
         self._now = now
@@ -113,6 +144,7 @@ class SyncEngine:
         self._min_watch_interval = min_watch_interval
         self._rf_factory = rf_factory
         self._pd_factory = pd_factory
+        self._hint = hint or (lambda error: error.hint)
         self._listeners: list[Callable[[Event], None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -133,6 +165,7 @@ class SyncEngine:
         self._people = PersonIndex()
         self._error_streak = 0
         self._summary = RunSummary()
+        self._once = False  # in run_once: nothing is tried again after the run, so no message promises it
         self.burst = BurstLimiter()
         self.budget = BudgetTracker()
         saved = store.get_kv(BUDGET_KEY)
@@ -234,6 +267,8 @@ class SyncEngine:
     async def run_once(self, *, max_seconds: float = 600.0) -> RunSummary:
         """Process everything available now, retrying passing failures for up to `max_seconds`."""
         self._summary = RunSummary()
+        self._once = True
+        used_before = self.budget.snapshot().used_today
         deadline = self._now() + timedelta(seconds=max_seconds)
         try:
             while True:
@@ -246,8 +281,15 @@ class SyncEngine:
                     break
                 await asyncio.sleep(wait)
         finally:
+            self._once = False
             await self._close_clients()
-        self._summary.tokens_used = self.budget.snapshot().used_today
+        snap = self.budget.snapshot()
+        limits = [v for v in (snap.daily_budget, snap.cap) if v is not None]
+        self._summary.tokens_today = snap.used_today
+        # a count that went down started a new day during the run: all of today's use is this run's
+        rolled_over = snap.used_today < used_before
+        self._summary.tokens_this_run = snap.used_today if rolled_over else snap.used_today - used_before
+        self._summary.token_limit = min(limits) if limits else None
         return self._summary
 
     def _seconds_until_next_retry(self) -> float | None:
@@ -277,26 +319,26 @@ class SyncEngine:
             await self._cycle(ctx)
         except AuthError as error:
             await self._close_clients()
-            self._problem(AUTH_ERROR, f"{error.message} {error.hint}".strip())
+            self._problem(AUTH_ERROR, f"{error.message} {self._hint(error)}".strip())
             return None
         except BudgetExhaustedError as error:
             resets = error.resets_at or (self._now() + timedelta(hours=1))
             self.next_poll_at = resets
+            then = "The budget is back" if self._once else "Syncing resumes"
             self._problem(
-                BUDGET_EXHAUSTED,
-                f"{error.message} Syncing resumes at {resets:%H:%M} UTC; nothing is lost meanwhile.",
+                BUDGET_EXHAUSTED, f"{error.message} {then} at {resets:%H:%M} UTC; nothing is lost meanwhile."
             )
             self._emit_budget()
             return max(1.0, (resets - self._now()).total_seconds())
         except BlockedError as error:
-            self._problem(ERROR, f"{error.message} {error.hint}".strip())
+            self._problem(ERROR, f"{error.message} {self._hint(error)}".strip())
             return 600.0
         except (ApiError, GlobalStop) as error:
             self._error_streak += 1
             delay = min(self._retry_base * 2.0 ** (self._error_streak - 1), 300.0)
             self.next_poll_at = self._now() + timedelta(seconds=delay)
-            text = f"{error.message} {error.hint}".strip() if isinstance(error, ApiError) else str(error)
-            self._problem(ERROR, f"{text} Trying again in {delay:.0f} s.")
+            text = f"{error.message} {self._hint(error)}".strip() if isinstance(error, ApiError) else str(error)
+            self._problem(ERROR, text if self._once else f"{text} Trying again in {delay:.0f} s.")
             return delay
         self._error_streak = 0
         assert self._settings is not None
@@ -471,7 +513,7 @@ class SyncEngine:
             # account limit, a record deleted meanwhile): try it again later, with growing pauses
             self._retry_later(ctx, referral, error)
         else:
-            self._summary.sent += 1
+            self._summary.sends[referral.rf_user_id] = SKIPPED_OUT if referral.status == SKIPPED else SENT_OUT
 
     async def _refresh_from_referral_factory(self, ctx: SyncContext, referral: Referral) -> Referral:
         """A retried referral may have been corrected in Referral Factory since it was recorded."""
@@ -495,13 +537,14 @@ class SyncEngine:
         current = ctx.store.get(referral.rf_user_id)
         if current is not None and current.status == "sending":
             ctx.update(current, status=PENDING)
+        self._summary.sends[referral.rf_user_id] = RETRYING_OUT
 
     def _fail(self, ctx: SyncContext, referral: Referral, reason: str, *, permanent: bool) -> None:
         referral = ctx.update(
             referral, status=FAILED, status_reason=reason, permanent=int(permanent), next_attempt_at=None
         )
         ctx.log("error", "failed", reason, referral)
-        self._summary.failed += 1
+        self._summary.sends[referral.rf_user_id] = FAILED_OUT
 
     def _retry_later(self, ctx: SyncContext, referral: Referral, error: ApiError) -> None:
         current = ctx.store.get(referral.rf_user_id) or referral
@@ -519,6 +562,7 @@ class SyncEngine:
             permanent=0,
         )
         ctx.log("warning", "retry scheduled", reason, current)
+        self._summary.sends[referral.rf_user_id] = RETRYING_OUT
 
     # -- watching for conversions -------------------------------------------------------------------
 
@@ -587,9 +631,12 @@ class SyncEngine:
             ctx.log(
                 "warning", "qualify retry", f"{error.message} Will try the qualification again.", referral
             )
+            self._summary.qualifications[referral.rf_user_id] = RETRYING_OUT
             return
-        if result.status == "qualified":
-            self._summary.qualified += 1
+        if result.status == QUALIFIED:
+            self._summary.qualifications[referral.rf_user_id] = QUALIFIED_OUT
+        elif result.status == FAILED:
+            self._summary.qualifications[referral.rf_user_id] = FAILED_OUT
 
     def _prune(self, ctx: SyncContext) -> None:
         today = self._now().date().isoformat()
