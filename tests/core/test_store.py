@@ -198,7 +198,7 @@ def test_a_missing_folder_is_created(tmp_path: Path) -> None:
 
 def test_a_folder_that_cannot_be_created_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
-    with pytest.raises(FolderNotCreatedError, match=r"Could not create the folder .*a-file/data.* --db FILE"):
+    with pytest.raises(FolderNotCreatedError, match=r"Could not create the folder .*a-file/data .*`--db FILE`"):
         Store(tmp_path / "a-file" / "data" / "rf.sqlite3")
 
 
