@@ -121,9 +121,14 @@ def _utcnow() -> datetime:
 
 
 async def examine(
-    settings: Settings | None, tokens: TokenStore, *, now: Callable[[], datetime] = _utcnow
+    settings: Settings | None,
+    tokens: TokenStore,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    hint: Callable[[ApiError], str] = lambda error: error.hint,
 ) -> DoctorReport:
-    """Look at both accounts as `settings` describe them (the defaults when there are none yet)."""
+    """Look at both accounts as `settings` describe them (the defaults when there are none yet). `hint`
+    words what to do about a failed call (the command line names commands, the app its pages)."""
     report = DoctorReport(now())
     # the keychain may block on an unlock prompt: read it off the event loop
     rf_token, pd_token = await asyncio.to_thread(_keychain_checks, tokens, report)
@@ -131,9 +136,9 @@ async def examine(
     settings = settings or Settings()
     if settings == Settings():
         report.add(SETTINGS_AREA, "settings", "note", "none stored yet; the default addresses were used")
-    schema = await _pipedrive(report, settings, pd_token, now) if pd_token else None
+    schema = await _pipedrive(report, settings, pd_token, now, hint) if pd_token else None
     if rf_token:
-        await _referral_factory(report, settings, rf_token, now)
+        await _referral_factory(report, settings, rf_token, now, hint)
     if schema is not None:
         _mapped_fields(report, settings, schema)
         for issue in validate(settings, schema):
@@ -175,7 +180,13 @@ def _in_environment(tokens: TokenStore, name: str) -> bool:
 # --- Referral Factory ---
 
 
-async def _referral_factory(report: DoctorReport, settings: Settings, token: str, now: Callable[[], datetime]) -> None:
+async def _referral_factory(
+    report: DoctorReport,
+    settings: Settings,
+    token: str,
+    now: Callable[[], datetime],
+    hint: Callable[[ApiError], str],
+) -> None:
     recorder = _Recorder(now)
     base = settings.referral_factory.base_url
     try:
@@ -185,7 +196,7 @@ async def _referral_factory(report: DoctorReport, settings: Settings, token: str
             if first.has_next:
                 await rf.users_page(2, PROBE_PAGE_SIZE)
     except ApiError as error:
-        report.add(RF_AREA, "connection", "problem", f"{error.message} {error.hint}".strip())
+        report.add(RF_AREA, "connection", "problem", f"{error.message} {hint(error)}".strip())
         _clock(report, RF_AREA, recorder)
         return
     listed = ", ".join(f"{c.get('id')} ({c.get('name') or 'unnamed'})" for c in campaigns) or "none"
@@ -248,7 +259,11 @@ def _order(ids: list[Any]) -> str:
 
 
 async def _pipedrive(
-    report: DoctorReport, settings: Settings, token: str, now: Callable[[], datetime]
+    report: DoctorReport,
+    settings: Settings,
+    token: str,
+    now: Callable[[], datetime],
+    hint: Callable[[ApiError], str],
 ) -> PipedriveSchema | None:
     recorder = _Recorder(now)
     base = pipedrive_api_base(settings.pipedrive.base_url, settings.pipedrive.company_domain)
@@ -257,12 +272,16 @@ async def _pipedrive(
             me = await pd.me()
             schema = await load_schema(pd)
     except ApiError as error:
-        report.add(PD_AREA, "connection", "problem", f"{error.message} {error.hint}".strip())
+        report.add(PD_AREA, "connection", "problem", f"{error.message} {hint(error)}".strip())
         _clock(report, PD_AREA, recorder)
         return None
     company = f"{me.get('company_name') or 'a company'} ({me.get('company_domain') or 'no domain'})"
-    role = "an admin" if me.get("is_admin") else "a user"
-    report.add(PD_AREA, "token", "ok", f"accepted by {_host(base)}: {role} (user id {me.get('id')}) of {company}")
+    access = [a for a in me.get("access") or [] if isinstance(a, dict)]
+    role = "an admin" if me.get("is_admin") or any(a.get("admin") for a in access) else "a user"
+    zone = f", time zone {me['timezone_name']}" if me.get("timezone_name") else ""
+    report.add(
+        PD_AREA, "token", "ok", f"accepted by {_host(base)}: {role} (user id {me.get('id')}) of {company}{zone}"
+    )
     _referral_code_field(report, settings, schema)
     pipelines = "; ".join(
         f"{p.id} {p.name} ({len(schema.stages_of(p.id))} stages)" for p in schema.pipelines

@@ -393,7 +393,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         if Path(path).exists():  # a look at the accounts must not create a database as a side effect
             with Store(path) as store:
                 settings = store.get_settings()
-        report = asyncio.run(examine(settings, _token_source()))
+        report = asyncio.run(examine(settings, _token_source(), hint=cli_hint))
         text = report.text()
         print(text, end="")
         if args.output:

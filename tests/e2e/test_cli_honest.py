@@ -343,3 +343,37 @@ def test_a_damaged_database_exits_7_and_names_the_copy(sandbox: SandboxServer, t
 
     assert result.returncode == 7, result.stderr
     assert "is damaged" in result.stderr and f"{db}.bak" in result.stderr
+
+
+# --- doctor ---
+
+
+def test_doctor_prints_and_saves_a_redacted_report(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = tmp_path / "rf.sqlite3"
+    _set_up(sandbox, db)
+    saved = tmp_path / "report.txt"
+
+    result = _cli("--db", str(db), "doctor", "-o", str(saved), env=_tokens(sandbox))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = saved.read_text(encoding="utf-8")
+    assert result.stdout.startswith(report) and "Report saved to" in result.stdout
+    assert "Referral Code field on deals" in report and "0 problems found." in report
+    assert sandbox.state.rf.token not in report and sandbox.state.pd.token not in report
+
+
+def test_doctor_exits_2_when_it_finds_a_problem(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = tmp_path / "rf.sqlite3"
+    _set_up(sandbox, db)
+    result = _cli("--db", str(db), "doctor", env={**_tokens(sandbox), "RF_DESKTOP_PIPEDRIVE_TOKEN": "wrong"})
+    assert result.returncode == 2
+    assert "problem  connection: Pipedrive did not accept the API token" in result.stdout
+    assert "rf-desktop config set-token pipedrive" in result.stdout and "Connections" not in result.stdout
+
+
+def test_doctor_creates_no_database(tmp_path: Path) -> None:
+    db = tmp_path / "none-yet.sqlite3"
+    keychainless = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    result = _cli("--db", str(db), "doctor", env=keychainless)
+    assert result.returncode == 2 and "none stored yet" in result.stdout
+    assert not db.exists()
