@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -126,12 +126,14 @@ async def examine(
     *,
     now: Callable[[], datetime] = _utcnow,
     hint: Callable[[ApiError], str] = lambda error: error.hint,
+    session_tokens: Mapping[str, str] | None = None,
 ) -> DoctorReport:
     """Look at both accounts as `settings` describe them (the defaults when there are none yet). `hint`
-    words what to do about a failed call (the command line names commands, the app its pages)."""
+    words what to do about a failed call (the command line names commands, the app its pages);
+    `session_tokens` are tokens the app holds for this session only (the demo's), used before the keychain."""
     report = DoctorReport(now())
     # the keychain may block on an unlock prompt: read it off the event loop
-    rf_token, pd_token = await asyncio.to_thread(_keychain_checks, tokens, report)
+    rf_token, pd_token = await asyncio.to_thread(_keychain_checks, tokens, session_tokens or {}, report)
     report.secrets = tuple(t for t in (rf_token, pd_token) if t)
     settings = settings or Settings()
     if settings == Settings():
@@ -147,7 +149,9 @@ async def examine(
     return report
 
 
-def _keychain_checks(tokens: TokenStore, report: DoctorReport) -> tuple[str | None, str | None]:
+def _keychain_checks(
+    tokens: TokenStore, session: Mapping[str, str], report: DoctorReport
+) -> tuple[str | None, str | None]:
     problem = tokens.keychain_error()
     # without a keychain, tokens from the environment still work: worth knowing, not a problem
     from_env = all(_in_environment(tokens, name) for name in (REFERRAL_FACTORY, PIPEDRIVE))
@@ -155,6 +159,10 @@ def _keychain_checks(tokens: TokenStore, report: DoctorReport) -> tuple[str | No
     report.add(KEYCHAIN, "backend", status, tokens.backend_description() if problem is None else str(problem))
     found: list[str | None] = []
     for name in (REFERRAL_FACTORY, PIPEDRIVE):
+        if session.get(name):
+            report.add(KEYCHAIN, f"{name} token", "ok", "kept for this session only, not in the keychain")
+            found.append(session[name])
+            continue
         try:
             token, where = tokens.get(name), tokens.source(name)
         except SecretsError as error:
