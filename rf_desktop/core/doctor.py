@@ -19,7 +19,7 @@ import email.utils
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -51,6 +51,8 @@ RATE_HEADERS = (
 )
 # updated_since windows and the daily budget's reset are read against the servers' clocks
 CLOCK_TOLERANCE_SECONDS = 60
+# a Date header has whole seconds, and an answer takes its time: closer than this is the same time
+CLOCK_RESOLUTION_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class _Answer:
     headers: httpx.Headers
     body: Any
     received_at: datetime
+    elapsed: float  # seconds between sending the request and reading the whole answer
 
 
 class _Recorder:
@@ -110,7 +113,9 @@ class _Recorder:
             body = response.json()
         except ValueError:
             body = None
-        self.answers.append(_Answer(response.request.url.path, response.headers, body, self._now()))
+        received_at = self._now()
+        elapsed = response.elapsed.total_seconds()  # known once the body is read
+        self.answers.append(_Answer(response.request.url.path, response.headers, body, received_at, elapsed))
 
     def bodies(self, path_end: str) -> list[Any]:
         return [a.body for a in self.answers if a.path.endswith(path_end)]
@@ -339,22 +344,24 @@ def _rate_headers(report: DoctorReport, recorder: _Recorder) -> None:
 
 
 def _clock(report: DoctorReport, area: str, recorder: _Recorder) -> None:
-    offsets = []
+    """The server's clock against this computer's, from the quickest answer's `Date` header: the server
+    wrote it somewhere between sending and receiving, and in whole seconds (so add half of each)."""
+    estimates = []
     for answer in recorder.answers:
         try:
             server = email.utils.parsedate_to_datetime(answer.headers.get("date", ""))
         except (TypeError, ValueError):
             continue
-        offsets.append((server - answer.received_at).total_seconds())
-    if not offsets:
+        middle = answer.received_at - timedelta(seconds=answer.elapsed / 2)
+        estimates.append((answer.elapsed, (server - middle).total_seconds() + 0.5))
+    if not estimates:
         report.add(area, "clock", "note", "the answers carry no Date header")
         return
-    offset = offsets[-1]
-    # a Date header has whole seconds: a second either way is no difference
+    offset = min(estimates)[1]
     status: Status = "ok" if abs(offset) < CLOCK_TOLERANCE_SECONDS else "problem"
     direction = "ahead of" if offset > 0 else "behind"
     detail = f"the server's clock is {abs(offset):.0f} s {direction} this computer's"
-    if abs(offset) < 1.5:
+    if abs(offset) < CLOCK_RESOLUTION_SECONDS:
         detail = "the server's clock agrees with this computer's"
     report.add(area, "clock", status, detail)
 
