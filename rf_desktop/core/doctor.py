@@ -32,6 +32,7 @@ from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema, split_target
 from rf_desktop.core.secrets import ENV_VARS, PIPEDRIVE, REFERRAL_FACTORY, SecretsError, TokenStore
+from rf_desktop.core.token_costs import cost_of
 
 Status = Literal["ok", "note", "problem"]
 
@@ -93,6 +94,7 @@ class DoctorReport:
 class _Answer:
     """One HTTP answer as the doctor saw it: enough for envelopes, headers and the clock."""
 
+    method: str
     path: str
     headers: httpx.Headers
     body: Any
@@ -115,7 +117,8 @@ class _Recorder:
             body = None
         received_at = self._now()
         elapsed = response.elapsed.total_seconds()  # known once the body is read
-        self.answers.append(_Answer(response.request.url.path, response.headers, body, received_at, elapsed))
+        request = response.request
+        self.answers.append(_Answer(request.method, request.url.path, response.headers, body, received_at, elapsed))
 
     def bodies(self, path_end: str) -> list[Any]:
         return [a.body for a in self.answers if a.path.endswith(path_end)]
@@ -301,6 +304,9 @@ async def _pipedrive(
     )
     report.add(PD_AREA, "pipelines", "ok" if schema.pipelines else "problem", pipelines or "none")
     _rate_headers(report, recorder)
+    # the API path follows the base URL's own path (a proxy's, or the sandbox's /pd)
+    spent = sum(cost_of(a.method, a.path[a.path.find("/api/") :]) for a in recorder.answers)
+    report.add(PD_AREA, "cost of this check", "ok", f"{spent} Pipedrive API tokens of today's budget")
     _clock(report, PD_AREA, recorder)
     return schema
 

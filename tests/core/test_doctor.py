@@ -47,6 +47,7 @@ def test_a_healthy_set_up_reports_both_accounts_and_only_reads(sandbox: SandboxS
         sign_up(sandbox, f"Private{i}", f"private{i}@example.com")
     settings = sandbox_settings(sandbox)
     before = _records(sandbox)
+    used_before = admin(sandbox, "GET", "/stats")["pd"]["usage"]["tokens_used_today"]
 
     report = _examine(settings, _tokens(sandbox))
 
@@ -68,6 +69,11 @@ def test_a_healthy_set_up_reports_both_accounts_and_only_reads(sandbox: SandboxS
     assert _detail(report, "Referral Factory", "users order")[1] == "oldest first (rising ids)"
     assert _detail(report, "Pipedrive", "clock")[0] == "ok"  # the sandbox runs on this computer's clock
     assert _records(sandbox) == before, "the doctor changes nothing in either account"
+    spent = admin(sandbox, "GET", "/stats")["pd"]["usage"]["tokens_used_today"] - used_before
+    assert _detail(report, "Pipedrive", "cost of this check") == (
+        "ok",
+        f"{spent} Pipedrive API tokens of today's budget",
+    )
 
 
 def test_the_report_holds_no_token_and_no_personal_data(sandbox: SandboxServer) -> None:
