@@ -8,13 +8,14 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from rf_desktop import APP_NAME
+from rf_desktop.core.store import ensure_folder
 
 
 def data_dir() -> Path:
-    """The user's rf-desktop data directory, created if missing."""
+    """The user's rf-desktop data directory, created if missing (FolderNotCreatedError says why not)."""
     override = os.environ.get("RF_DESKTOP_DATA_DIR")
     path = Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path)
     return path
 
 

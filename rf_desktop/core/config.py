@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import re
 import types
 from dataclasses import dataclass, field
@@ -149,9 +150,15 @@ class Settings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Settings:
-        """Missing keys take their defaults, unknown keys are ignored, wrong types raise ConfigError."""
-        return _from_dict(cls, data, "settings")
+    def from_json(cls, data: dict[str, Any], *, strict: bool = False) -> Settings:
+        """Missing keys take their defaults, wrong types raise ConfigError. Unknown keys are ignored (the
+        stored settings of another version still load), or with `strict` refused: a file the owner wrote
+        by hand with `base_urll` must not quietly lose that setting."""
+        unknown: list[str] | None = [] if strict else None
+        settings = _from_dict(cls, data, "settings", unknown)
+        if unknown:
+            raise ConfigError(_unknown_keys_message(unknown))
+        return settings
 
     def copy(self) -> Settings:
         return copy.deepcopy(self)
@@ -230,6 +237,8 @@ class Issue:
     path: str  # where in the settings, e.g. "mappings[2].target"
     message: str  # what is wrong and what to do
     severity: Severity = "error"
+    # something not chosen yet (settings still being set up), as opposed to a value that is wrong
+    missing: bool = False
 
 
 def is_valid(settings: Settings, schema: PipedriveSchema | None = None) -> bool:
@@ -253,6 +262,20 @@ def validate(settings: Settings, schema: PipedriveSchema | None = None) -> list[
     return [issue for check in checks for issue in check(settings, schema)]
 
 
+def check_campaigns(settings: Settings, campaigns: list[dict[str, Any]]) -> list[Issue]:
+    """The chosen campaigns that the Referral Factory account does not have (`campaigns` as it lists them)."""
+    names = {int(c["id"]): str(c.get("name") or "") for c in campaigns if isinstance(c.get("id"), int)}
+    listing = ", ".join(f"{cid} ({name})" for cid, name in sorted(names.items())) or "none"
+    return [
+        Issue(
+            "referral_factory.campaign_ids",
+            f"Referral Factory has no campaign {cid}. Its campaigns are: {listing}. Choose one of them.",
+        )
+        for cid in settings.referral_factory.campaign_ids
+        if cid not in names
+    ]
+
+
 def _check_referral_factory(settings: Settings, _schema: PipedriveSchema | None) -> list[Issue]:
     rf = settings.referral_factory
     issues = []
@@ -261,6 +284,7 @@ def _check_referral_factory(settings: Settings, _schema: PipedriveSchema | None)
             Issue(
                 "referral_factory.campaign_ids",
                 "Choose at least one Referral Factory campaign, so rf-desktop knows whose sign-ups to send.",
+                missing=True,
             )
         )
     if not (rf.sync_invited or rf.sync_referring):
@@ -268,6 +292,7 @@ def _check_referral_factory(settings: Settings, _schema: PipedriveSchema | None)
             Issue(
                 "referral_factory.sync_invited",
                 "Choose who goes to Pipedrive: the people invited, the people referring, or both.",
+                missing=True,
             )
         )
     if rf.backfill == "since" and not _is_date(rf.backfill_since):
@@ -323,6 +348,7 @@ def _check_required_mappings(settings: Settings, _schema: PipedriveSchema | None
                 "mappings",
                 "Map 'First Name' to the Pipedrive person's 'Name'. Pipedrive needs a name to create "
                 "a person.",
+                missing=True,
             )
         )
     if ("email", EMAIL_TARGET) not in pairs:
@@ -331,6 +357,7 @@ def _check_required_mappings(settings: Settings, _schema: PipedriveSchema | None
                 "mappings",
                 "Map 'Email' to the Pipedrive person's 'Email'. rf-desktop uses it to find people who are "
                 "already in Pipedrive.",
+                missing=True,
             )
         )
     code_maps = [(i, m) for i, m in enumerate(settings.mappings) if m.source == "code"]
@@ -340,6 +367,7 @@ def _check_required_mappings(settings: Settings, _schema: PipedriveSchema | None
                 "mappings",
                 "Create the Referral Code field in Pipedrive (a Lead/Deal text field), then map "
                 "'Referral Code' to it. rf-desktop needs it to recognise the lead or deal when it converts.",
+                missing=True,
             )
         )
     for index, mapping in code_maps:
@@ -361,6 +389,7 @@ def _check_title(settings: Settings, _schema: PipedriveSchema | None) -> list[Is
                 "title",
                 "Enter a title for the lead or deal, for example {campaign_name}: {first_name}. Pipedrive "
                 "needs a title.",
+                missing=True,
             )
         ]
     try:
@@ -618,9 +647,9 @@ def _check_deal_placement(settings: Settings, schema: PipedriveSchema | None) ->
         return []
     issues = []
     if settings.pipeline_id is None:
-        issues.append(Issue("pipeline_id", "Choose the pipeline new deals go into."))
+        issues.append(Issue("pipeline_id", "Choose the pipeline new deals go into.", missing=True))
     if settings.stage_id is None:
-        issues.append(Issue("stage_id", "Choose the stage new deals start in."))
+        issues.append(Issue("stage_id", "Choose the stage new deals start in.", missing=True))
     if schema is not None:
         issues.extend(
             _check_stage_in_pipeline("", settings.pipeline_id, settings.stage_id, schema, "new deals")
@@ -671,11 +700,16 @@ def _check_rule(settings: Settings, schema: PipedriveSchema | None) -> list[Issu
             Issue(
                 "qualification.pipeline_id",
                 "Choose the pipeline of the stage that makes a referral successful.",
+                missing=True,
             )
         )
     if rule.stage_id is None:
         issues.append(
-            Issue("qualification.stage_id", "Choose the stage at which a referral counts as successful.")
+            Issue(
+                "qualification.stage_id",
+                "Choose the stage at which a referral counts as successful.",
+                missing=True,
+            )
         )
     if schema is None or issues:
         return issues
@@ -758,11 +792,15 @@ _T = TypeVar("_T")
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
-def _from_dict(cls: type[_T], data: Any, path: str) -> _T:
+def _from_dict(cls: type[_T], data: Any, path: str, unknown: list[str] | None) -> _T:
+    """`unknown` collects the paths of keys the dataclass does not have (None: ignore them)."""
     if not isinstance(data, dict):
         raise ConfigError(f"Settings are not valid: {path} must be an object, not {_shown(data)}.")
     hints = get_type_hints(cls)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if unknown is not None:
+        names = {f.name for f in fields}
+        unknown.extend(f"{path}.{key}" for key in data if key not in names)
     missing = [
         f.name
         for f in fields
@@ -773,12 +811,14 @@ def _from_dict(cls: type[_T], data: Any, path: str) -> _T:
     if missing:
         raise ConfigError(f"Settings are not valid: {path} has no {', '.join(missing)}.")
     values = {
-        f.name: _convert(data[f.name], hints[f.name], f"{path}.{f.name}") for f in fields if f.name in data
+        f.name: _convert(data[f.name], hints[f.name], f"{path}.{f.name}", unknown)
+        for f in fields
+        if f.name in data
     }
     return cls(**values)
 
 
-def _convert(value: Any, hint: Any, path: str) -> Any:
+def _convert(value: Any, hint: Any, path: str, unknown: list[str] | None) -> Any:
     origin = get_origin(hint)
     if hint is Any:
         return value
@@ -789,30 +829,30 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         listed = ", ".join(f"'{c}'" for c in choices)
         raise ConfigError(f"Settings are not valid: {path} must be one of {listed}, not {_shown(value)}.")
     if origin in (Union, types.UnionType):
-        return _convert_union(value, get_args(hint), path)
+        return _convert_union(value, get_args(hint), path, unknown)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"Settings are not valid: {path} must be a list, not {_shown(value)}.")
         (item,) = get_args(hint)
-        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_convert(v, item, f"{path}[{i}]", unknown) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"Settings are not valid: {path} must be an object, not {_shown(value)}.")
         _, item = get_args(hint)
-        return {str(k): _convert(v, item, f"{path}[{k}]") for k, v in value.items()}
+        return {str(k): _convert(v, item, f"{path}[{k}]", unknown) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return _from_dict(hint, value, path)  # type: ignore[arg-type]
+        return _from_dict(hint, value, path, unknown)  # type: ignore[arg-type]
     return _convert_scalar(value, hint, path)
 
 
-def _convert_union(value: Any, options: tuple[Any, ...], path: str) -> Any:
+def _convert_union(value: Any, options: tuple[Any, ...], path: str, unknown: list[str] | None) -> Any:
     if value is None and type(None) in options:
         return None
     for option in options:
         if option is type(None):
             continue
         try:
-            return _convert(value, option, path)
+            return _convert(value, option, path, unknown)
         except ConfigError:
             continue
     wanted = " or ".join(_TYPE_NAMES.get(o, "nothing" if o is type(None) else str(o)) for o in options)
@@ -837,3 +877,44 @@ def _convert_scalar(value: Any, hint: Any, path: str) -> Any:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- unknown keys, with the key that was probably meant ---
+
+
+def _setting_paths(cls: Any, prefix: str = "settings") -> dict[str, list[str]]:
+    """Every object in the settings (`settings.sync`, `settings.mappings[]`) -> the keys it takes."""
+    found: dict[str, list[str]] = {prefix: []}
+    for name, hint in get_type_hints(cls).items():
+        found[prefix].append(name)
+        inner, suffix = hint, ""
+        if get_origin(hint) is list:
+            (inner,) = get_args(hint)
+            suffix = "[]"
+        if dataclasses.is_dataclass(inner):
+            found.update(_setting_paths(inner, f"{prefix}.{name}{suffix}"))
+    return found
+
+
+def _shown_path(path: str) -> str:
+    return "the top level" if path == "settings" else path.removeprefix("settings.")
+
+
+def _suggestion(path: str, known: dict[str, list[str]]) -> str:
+    parent, _, key = path.rpartition(".")
+    siblings = known.get(re.sub(r"\[\d+\]", "[]", parent), [])
+    close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.7)
+    if close:
+        return f" (did you mean {_shown_path(f'{parent}.{close[0]}')}?)"
+    elsewhere = [f"{where}.{key}" for where, keys in known.items() if key in keys]
+    if elsewhere:
+        return f" (did you mean {_shown_path(elsewhere[0])}? It belongs there, not under {_shown_path(parent)})"
+    return f" ({_shown_path(parent)} takes {', '.join(siblings)})" if siblings else ""
+
+
+def _unknown_keys_message(paths: list[str]) -> str:
+    known = _setting_paths(Settings)
+    listed = "; ".join(f"{_shown_path(path)}{_suggestion(path, known)}" for path in paths)
+    if len(paths) == 1:
+        return f"Settings are not valid: unknown setting {listed}. Correct or remove it."
+    return f"Settings are not valid: unknown settings {listed}. Correct or remove them."

@@ -52,7 +52,7 @@ from rf_desktop.core.qualify import QUALIFY, qualify
 from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema
-from rf_desktop.core.store import FAILED, PENDING, WAITING, Referral, Store
+from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SKIPPED, WAITING, Referral, Store
 from rf_desktop.core.watch import WATERMARK_KEY, Match, poll_deals, watch_interval
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ CAMPAIGNS_MAX_AGE = timedelta(minutes=10)
 # transient failures stay "pending" (with the reason) for this many attempts before they show as failed
 QUIET_ATTEMPTS = 4
 MAX_RETRY_DELAY = 3600.0
+# `sync --once` gives up after this many cycles in a row fail as a whole (5 s and 10 s apart)
+ONCE_FAILED_CYCLES = 3
 
 TokenSource = Callable[[str], str | None]
 
@@ -74,26 +76,54 @@ class GlobalStop(Exception):
     """A condition that stops the whole cycle, not one referral (wrong token, budget gone, bad settings)."""
 
 
+SENT_OUT, SKIPPED_OUT, FAILED_OUT, RETRYING_OUT, QUALIFIED_OUT = "sent", "skipped", "failed", "retrying", "qualified"
+
+
 @dataclass
 class RunSummary:
+    """What one `run_once` did. Each referral counts once per step, by how that step ended in this run."""
+
     recorded: int = 0
-    sent: int = 0
-    qualified: int = 0
-    failed: int = 0
-    skipped: int = 0
-    tokens_used: int = 0
+    sends: dict[int, str] = field(default_factory=dict)  # rf_user_id -> sent, skipped, failed or retrying
+    qualifications: dict[int, str] = field(default_factory=dict)  # rf_user_id -> qualified, failed or retrying
+    tokens_this_run: int = 0
+    tokens_today: int = 0
+    token_limit: int | None = None  # the daily budget, or the owner's cap when it is lower; None until known
     errors: list[str] = field(default_factory=list)
     # referrals that passing trouble (a timeout, a 5xx, an unreachable service) left to be tried again
     still_waiting: int = 0
     # the last cycle ended in an error (the service could not be reached, or answered like something else)
     ended_in_error: bool = False
 
+    @staticmethod
+    def _count(outcomes: dict[int, str], outcome: str) -> int:
+        return sum(1 for value in outcomes.values() if value == outcome)
+
+    @property
+    def sent(self) -> int:
+        return self._count(self.sends, SENT_OUT)
+
+    @property
+    def skipped(self) -> int:
+        return self._count(self.sends, SKIPPED_OUT)
+
+    @property
+    def failed(self) -> int:
+        return self._count(self.sends, FAILED_OUT)
+
+    @property
+    def qualified(self) -> int:
+        return self._count(self.qualifications, QUALIFIED_OUT)
+
     def line(self) -> str:
-        text = (
-            f"{self.recorded} new, {self.sent} sent to Pipedrive, {self.qualified} qualified, "
-            f"{self.failed} failed, {self.skipped} skipped; {self.tokens_used} Pipedrive tokens used"
+        today = f"today {self.tokens_today} of {self.token_limit}" if self.token_limit else f"today {self.tokens_today}"
+        return (
+            f"{self.recorded} new, {self.sent} sent to Pipedrive, {self.skipped} skipped, {self.failed} failed, "
+            f"{self._count(self.sends, RETRYING_OUT)} to retry; {self.qualified} qualified, "
+            f"{self._count(self.qualifications, FAILED_OUT)} qualifications failed, "
+            f"{self._count(self.qualifications, RETRYING_OUT)} qualifications to retry; "
+            f"API budget used this run: {self.tokens_this_run} ({today})"
         )
-        return text + (f"; {self.errors[-1]}" if self.errors else "")
 
 
 class SyncEngine:
@@ -108,7 +138,10 @@ class SyncEngine:
         min_watch_interval: float | None = None,
         rf_factory: Callable[[Settings, str], ReferralFactoryClient] = referral_factory_client,
         pd_factory: Callable[..., PipedriveClient] = pipedrive_client,
+        hint: Callable[[ApiError], str] | None = None,
     ) -> None:
+        """`hint` words what the owner can do about an error that stops the sync (default: the error's own
+        hint, which names the app's pages; the command line names its commands instead)."""
         self.store = store
         self._tokens = tokens
         self._now = now
@@ -117,6 +150,7 @@ class SyncEngine:
         self._min_watch_interval = min_watch_interval
         self._rf_factory = rf_factory
         self._pd_factory = pd_factory
+        self._hint = hint or (lambda error: error.hint)
         self._listeners: list[Callable[[Event], None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -136,7 +170,9 @@ class SyncEngine:
         self._locks = EmailLocks()
         self._people = PersonIndex()
         self._error_streak = 0
+        self._logged_problem: tuple[str, str] | None = None
         self._summary = RunSummary()
+        self._once = False  # in run_once: nothing is tried again after the run, so no message promises it
         self.burst = BurstLimiter()
         self.budget = BudgetTracker()
         saved = store.get_kv(BUDGET_KEY)
@@ -238,6 +274,8 @@ class SyncEngine:
     async def run_once(self, *, max_seconds: float = 600.0) -> RunSummary:
         """Process everything available now, retrying passing failures for up to `max_seconds`."""
         self._summary = RunSummary()
+        self._once = True
+        used_before = self.budget.snapshot().used_today
         deadline = self._now() + timedelta(seconds=max_seconds)
         try:
             while True:
@@ -245,6 +283,8 @@ class SyncEngine:
                 delay = await self._cycle_guarded()
                 if self.state in (AUTH_ERROR, NOT_CONFIGURED, BUDGET_EXHAUSTED) or delay is None:
                     break
+                if self.state == ERROR and self._error_streak >= ONCE_FAILED_CYCLES:
+                    break  # a service that keeps failing ends the run: the exit code says to try again later
                 # a failed cycle waits out its own backoff: what it could not send is due again at once,
                 # and going round without the pause would resend it as fast as the service answers
                 wait = delay if self.state == ERROR else self._seconds_until_next_retry()
@@ -252,8 +292,15 @@ class SyncEngine:
                     break
                 await asyncio.sleep(wait)
         finally:
+            self._once = False
             await self._close_clients()
-        self._summary.tokens_used = self.budget.snapshot().used_today
+        snap = self.budget.snapshot()
+        limits = [v for v in (snap.daily_budget, snap.cap) if v is not None]
+        self._summary.tokens_today = snap.used_today
+        # a count that went down started a new day during the run: all of today's use is this run's
+        rolled_over = snap.used_today < used_before
+        self._summary.tokens_this_run = snap.used_today if rolled_over else snap.used_today - used_before
+        self._summary.token_limit = min(limits) if limits else None
         self._summary.ended_in_error = self.state == ERROR
         self._summary.still_waiting = self.store.count_due(self._now() + timedelta(days=36_500))
         return self._summary
@@ -285,28 +332,29 @@ class SyncEngine:
             await self._cycle(ctx)
         except AuthError as error:
             await self._close_clients()
-            self._problem(AUTH_ERROR, f"{error.message} {error.hint}".strip())
+            self._problem(AUTH_ERROR, f"{error.message} {self._hint(error)}".strip())
             return None
         except BudgetExhaustedError as error:
             resets = error.resets_at or (self._now() + timedelta(hours=1))
             self.next_poll_at = resets
-            self._problem(BUDGET_EXHAUSTED, f"{error.message} {error.hint} Nothing is lost meanwhile.")
+            self._problem(BUDGET_EXHAUSTED, f"{error.message} {self._hint(error)} Nothing is lost meanwhile.")
             self._emit_budget()
             return max(1.0, (resets - self._now()).total_seconds())
         except BlockedError as error:
-            self._problem(ERROR, f"{error.message} {error.hint}".strip())
+            self._problem(ERROR, f"{error.message} {self._hint(error)}".strip())
             return 600.0
         except (ApiError, GlobalStop) as error:
             self._error_streak += 1
             delay = min(self._retry_base * 2.0 ** (self._error_streak - 1), 300.0)
             self.next_poll_at = self._now() + timedelta(seconds=delay)
-            text = f"{error.message} {error.hint}".strip() if isinstance(error, ApiError) else str(error)
-            self._problem(ERROR, f"{text} Trying again in {delay:.0f} s.")
+            text = f"{error.message} {self._hint(error)}".strip() if isinstance(error, ApiError) else str(error)
+            self._problem(ERROR, text if self._once else f"{text} Trying again in {delay:.0f} s.")
             return delay
         except Exception as error:  # a bug or an answer nobody foresaw must not end a continuous sync
             log.exception("a sync cycle failed unexpectedly")
             return self._unexpected_cycle_error(error)
         self._error_streak = 0
+        self._logged_problem = None
         assert self._settings is not None
         delay = float(self._settings.sync.poll_seconds)
         if self._next_watch_at is not None:
@@ -337,9 +385,12 @@ class SyncEngine:
 
     def _problem(self, state: str, message: str) -> None:
         self._summary.errors.append(message)
-        if (state, message) != (self.state, self.message):
+        # the same problem met again by the next cycle (the state went through "Syncing…" in between) is
+        # logged once, until a cycle succeeds
+        if (state, message) != self._logged_problem:
             row = self.store.log("error", "sync stopped" if state != ERROR else "sync problem", message)
             self._emit(LogAdded(row))
+            self._logged_problem = (state, message)
         self._set_state(state, message)
 
     # -- preparing a cycle ------------------------------------------------------------------------
@@ -498,9 +549,8 @@ class SyncEngine:
                 "are in the application log.",
                 failed=True,
             )
-            self._summary.failed += 1
         else:
-            self._summary.sent += 1
+            self._summary.sends[referral.rf_user_id] = SKIPPED_OUT if referral.status == SKIPPED else SENT_OUT
 
     async def _refresh_from_referral_factory(self, ctx: SyncContext, referral: Referral) -> Referral:
         """A retried referral may have been corrected in Referral Factory since it was recorded."""
@@ -524,13 +574,14 @@ class SyncEngine:
         current = ctx.store.get(referral.rf_user_id)
         if current is not None and current.status == "sending":
             ctx.update(current, status=PENDING)
+        self._summary.sends[referral.rf_user_id] = RETRYING_OUT
 
     def _fail(self, ctx: SyncContext, referral: Referral, reason: str, *, permanent: bool) -> None:
         referral = ctx.update(
             referral, status=FAILED, status_reason=reason, permanent=int(permanent), next_attempt_at=None
         )
         ctx.log("error", "failed", reason, referral)
-        self._summary.failed += 1
+        self._summary.sends[referral.rf_user_id] = FAILED_OUT
 
     def _retry_later(
         self, ctx: SyncContext, referral: Referral, error: ApiError | str, *, failed: bool = False
@@ -552,6 +603,7 @@ class SyncEngine:
             permanent=0,
         )
         ctx.log("error" if failed else "warning", "failed" if failed else "retry scheduled", reason, current)
+        self._summary.sends[referral.rf_user_id] = FAILED_OUT if failed else RETRYING_OUT
 
     # -- watching for conversions -------------------------------------------------------------------
 
@@ -620,6 +672,7 @@ class SyncEngine:
             ctx.log(
                 "warning", "qualify retry", f"{error.message} Will try the qualification again.", referral
             )
+            self._summary.qualifications[referral.rf_user_id] = RETRYING_OUT
             return
         except Exception as error:  # one referral's surprise must not stop the others
             log.exception("qualifying referral %s failed unexpectedly", referral.rf_user_id)
@@ -630,9 +683,12 @@ class SyncEngine:
                 "details are in the application log. Will try the qualification again.",
                 referral,
             )
+            self._summary.qualifications[referral.rf_user_id] = RETRYING_OUT
             return
-        if result.status == "qualified":
-            self._summary.qualified += 1
+        if result.status == QUALIFIED:
+            self._summary.qualifications[referral.rf_user_id] = QUALIFIED_OUT
+        elif result.status == FAILED:
+            self._summary.qualifications[referral.rf_user_id] = FAILED_OUT
 
     def _prune(self, ctx: SyncContext) -> None:
         today = self._now().date().isoformat()

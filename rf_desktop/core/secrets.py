@@ -48,7 +48,8 @@ SYSTEM_KEYCHAINS = {
 REFUSED_BACKENDS = frozenset({"keyring.backends.fail.Keyring", "keyring.backends.null.Keyring"})
 REFUSED_MODULE_PREFIXES = ("keyrings.alt",)
 
-_ENV_HINT = " or ".join(ENV_VARS.values())
+# both are needed: one token for each service
+_ENV_HINT = " and ".join(ENV_VARS.values())
 UNAVAILABLE_MESSAGE = "No system keychain was found."
 UNAVAILABLE_HINT = f"Install and unlock GNOME Keyring or KWallet, or set {_ENV_HINT} for headless use."
 LOCKED_MESSAGE = "The system keychain is locked, or access to it was refused."
@@ -213,6 +214,14 @@ class TokenStore:
         with _keychain_errors():
             stored = backend.get_password(self._service, name)
         return "keychain" if stored else None
+
+    def keychain_error(self) -> SecretsError | None:
+        """Why no keychain can be used here, or None when one can; never raises."""
+        try:
+            self._keychain()
+        except SecretsError as error:
+            return error
+        return None
 
     def backend_description(self) -> str:
         """Which keychain holds the tokens, in words for the window; never raises."""

@@ -17,10 +17,12 @@ thread can all use it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -34,7 +36,39 @@ from rf_desktop.core.schema import PipedriveSchema
 
 
 class StoreError(Exception):
-    """The database cannot be opened or upgraded; the message says what to do."""
+    """The database cannot be opened, upgraded or written; the message says what to do."""
+
+
+class FolderNotCreatedError(StoreError):
+    """The folder the database belongs in does not exist and cannot be made."""
+
+
+class ReadOnlyDatabaseError(StoreError):
+    """The database, or the folder it is in, may not be written to."""
+
+
+class DiskFullError(StoreError):
+    """The disk holding the database is full."""
+
+
+class DamagedDatabaseError(StoreError):
+    """The file is damaged (it fails SQLite's integrity check), or is not a database at all."""
+
+
+BACKUP_SUFFIX = ".bak"
+BACKUP_MAX_AGE = timedelta(hours=24)
+_HOW_TO_MOVE = "or use another data folder (RF_DESKTOP_DATA_DIR, or `--db FILE` on the command line)"
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) unless it exists; a clear FolderNotCreatedError otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FolderNotCreatedError(
+            f"Could not create the folder {folder} for rf-desktop's data ({error.strerror or error}). "
+            f"Create it yourself and make it writable, {_HOW_TO_MOVE}."
+        ) from None
 
 
 class Status(StrEnum):
@@ -256,26 +290,99 @@ class Store:
         self._lock = threading.RLock()
         self._last_stamp = ""
         self._memory = self.path == ":memory:"
+        if not self._memory:
+            ensure_folder(Path(self.path).parent)
+            self._refuse_read_only()
         try:
             # check_same_thread=False: access is serialised by self._lock instead
             conn = sqlite3.connect(self.path, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"Could not open the database {self.path} ({exc}). Check that the folder exists and that "
-                "you may write to it, or choose another database file."
+            raise self._classified(exc) or StoreError(
+                f"Could not open the database {self.path} ({exc}). Check that you may write to its folder, "
+                f"{_HOW_TO_MOVE}."
             ) from exc
         self._db = Database(conn)
         try:
             self._prepare()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
+            raise self._classified(exc) or StoreError(
                 f"{self.path} is not an rf-desktop database, or it is damaged ({exc}). Choose another "
                 "database file."
             ) from exc
         except BaseException:
             conn.close()
             raise
+
+    @property
+    def backup_path(self) -> Path:
+        """The automatic copy of the database, made at most once a day when it is opened."""
+        return Path(self.path + BACKUP_SUFFIX)
+
+    def _backup_note(self) -> str:
+        backup = self.backup_path
+        if self._memory or not backup.exists():
+            return ""
+        taken = datetime.fromtimestamp(backup.stat().st_mtime, UTC)
+        return f" The automatic copy from {taken:%Y-%m-%d %H:%M} UTC is at {backup}."
+
+    def _refuse_read_only(self) -> None:
+        """SQLite reports a folder it cannot write its journal to as a damaged file; say what it is."""
+        path = Path(self.path)
+        if not os.access(path.parent, os.W_OK):
+            what, target = "the folder", path.parent
+        elif path.exists() and not os.access(path, os.W_OK):
+            what, target = "the database", path
+        else:
+            return
+        raise ReadOnlyDatabaseError(
+            f"rf-desktop may not write to {what} {target}, so it cannot keep referrals there. Nothing was "
+            f"changed. Make it writable (for example `chmod u+w {target}`), {_HOW_TO_MOVE}."
+        )
+
+    def _classified(self, exc: sqlite3.Error) -> StoreError | None:
+        """A StoreError that says what happened and what to do, for the SQLite errors an owner can fix."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith("SQLITE_FULL"):
+            return DiskFullError(
+                f"The disk holding {self.path} is full, so rf-desktop stopped before writing anything half-way. "
+                f"Everything recorded so far is kept in {self.path}.{self._backup_note()} Free some space on "
+                "that disk, then run rf-desktop again."
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            return ReadOnlyDatabaseError(
+                f"rf-desktop may not write to the database {self.path} or its folder ({exc}). Nothing was "
+                f"changed. Make both writable, {_HOW_TO_MOVE}."
+            )
+        if name.startswith("SQLITE_CORRUPT"):
+            return self._damaged(f"is damaged (SQLite says: {exc})")
+        if name.startswith("SQLITE_NOTADB"):
+            return self._damaged(f"is not an rf-desktop database, or it is damaged ({exc})")
+        return None
+
+    def _damaged(self, what: str) -> DamagedDatabaseError:
+        note = self._backup_note()
+        restore = (
+            f" To go back to that copy, move {Path(self.path).name} aside and rename "
+            f"{self.backup_path.name} to {Path(self.path).name}."
+            if note
+            else f" Move {Path(self.path).name} aside (keep it: it may still be rescued) and rf-desktop starts a "
+            "new database."
+        )
+        unused = "rf-desktop did not use it and changed nothing."
+        return DamagedDatabaseError(f"{self.path} {what}. {unused}{note}{restore}")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that fails because the disk is full or the file became read-only or damaged raises the
+        StoreError that says so, instead of a bare sqlite3 error."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            classified = self._classified(exc)
+            if classified is None:
+                raise
+            raise classified from exc
 
     def _prepare(self) -> None:
         execute = self._db.execute
@@ -292,11 +399,29 @@ class Store:
                 f"{self.path} is not an rf-desktop database. Choose another database file (rf-desktop "
                 "creates a new one when the file does not exist)."
             )
+        if version > 0:
+            # a damaged file used silently loses referrals later; refuse it while nothing depends on it
+            rows = execute("PRAGMA quick_check(3)").fetchall()
+            if [row[0] for row in rows] != ["ok"]:
+                lines = (line for row in rows for line in str(row[0]).splitlines())
+                findings = "; ".join(line for line in lines if not line.startswith("***"))
+                raise self._damaged(f"is damaged (SQLite's integrity check says: {findings})")
         if not self._memory:
             self._db.enable_wal()
             execute("PRAGMA synchronous = FULL")
         if version < latest:
             self._migrate(version, latest)
+        if version > 0 and not self._memory:
+            self._backup_daily()
+
+    def _backup_daily(self) -> None:
+        """Keep a copy of the database that is at most a day old, so a disk or file failure loses little."""
+        backup = self.backup_path
+        if backup.exists():
+            age = datetime.now(UTC) - datetime.fromtimestamp(backup.stat().st_mtime, UTC)
+            if age < BACKUP_MAX_AGE:
+                return
+        self._backup_to(backup)
 
     def _migrate(self, version: int, latest: int) -> None:
         backup = None
@@ -377,7 +502,7 @@ class Store:
 
     def set_kv(self, key: str, value: Any) -> None:
         text = json.dumps(value)
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", [key, text])
 
     # --- referrals ---
@@ -420,7 +545,7 @@ class Store:
             rows = [self._referral_row(r, now) for r in referrals]
             if not rows:
                 return 0
-            with self._db.atomic():
+            with self._writing(), self._db.atomic():
                 return self._db.conn.executemany(insert, rows).rowcount
 
     def get(self, rf_user_id: int) -> Referral | None:
@@ -439,7 +564,7 @@ class Store:
                 values["meta_json"] = json.dumps(value, ensure_ascii=False)
             else:
                 values[name] = self._column_value(name, value)
-        with self._lock:
+        with self._lock, self._writing():
             values["updated_at"] = self._now()
             assignments = ", ".join(f"{name} = :{name}" for name in values)
             cursor = self._db.execute(
@@ -490,6 +615,18 @@ class Store:
             """
         )
         return from_iso(rows[0]["due"]) if rows and rows[0]["due"] else None
+
+    def count_unfinished(self) -> int:
+        """Referrals still waiting on a passing error: a send not done yet (pending, interrupted, or failed
+        and to be retried), or a qualification asked for whose answer is not known."""
+        rows = self._rows(
+            """
+            SELECT COUNT(*) AS n FROM referrals
+            WHERE status IN ('pending', 'sending') OR (status = 'failed' AND permanent = 0)
+               OR (status = 'waiting' AND intent = 'qualify')
+            """
+        )
+        return int(rows[0]["n"])
 
     def watching(self) -> list[Referral]:
         """Referrals whose lead or deal exists and whose qualification rule has not matched yet."""
@@ -604,7 +741,7 @@ class Store:
     ) -> LogRow:
         if level not in LOG_LEVELS:
             raise ValueError(f"Log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
-        with self._lock:
+        with self._lock, self._writing():
             row = {
                 "time": self._now(),
                 "level": level,
@@ -693,7 +830,7 @@ class Store:
     def prune_log(self, older_than_days: int) -> int:
         """Delete log rows older than this many days; the number deleted."""
         cutoff = to_iso(self._clock() - timedelta(days=older_than_days))
-        with self._lock:
+        with self._lock, self._writing():
             return self._db.execute("DELETE FROM sync_log WHERE time < ?", [cutoff]).rowcount
 
 

@@ -18,6 +18,7 @@ import logging
 import logging.handlers
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -102,17 +103,21 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def setup_logging() -> Path:
-    """Warnings to the terminal, everything from INFO to a rotating file in the data directory."""
-    path = data_dir() / LOG_FILE
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def setup_logging() -> Path | None:
+    """Warnings to the terminal, everything from INFO to a rotating file in the data directory (the log
+    file's path; None when the data directory cannot be made, which opening the database then explains)."""
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    root.addHandler(handler)
     root.addHandler(console)
+    try:
+        path = data_dir() / LOG_FILE
+    except StoreError:
+        return None
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
     return path
 
 
@@ -254,9 +259,11 @@ async def tell(icon: QMessageBox.Icon, title: str, text: str) -> None:
     await run_dialog(QMessageBox(icon, title, text))
 
 
-async def open_store(path: Path) -> Store | None:
+async def open_store(path: Callable[[], Path]) -> Store | None:
+    """The store at `path()`, or None after telling the owner why not. The path is found inside, so a data
+    folder that cannot be created is explained in a window too."""
     try:
-        return Store(path)
+        return Store(path())
     except StoreError as error:
         await tell(QMessageBox.Icon.Critical, "rf-desktop cannot open its database", str(error))
         return None
@@ -266,7 +273,7 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
     """The controller over the right database (running the set-up on a first run) and the set-up's outcome
     when it just ran (None otherwise); or an exit status."""
     if not demo:
-        store = await open_store(db_path or default_db_path())
+        store = await open_store(lambda: db_path or default_db_path())
         if store is None:
             return 1
         controller = AppController(store)
@@ -281,7 +288,7 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
             return 0
         db_path = None
     sandbox = await asyncio.get_running_loop().run_in_executor(None, start_demo_sandbox)
-    store = await open_store(fresh_demo_database(db_path))
+    store = await open_store(lambda: fresh_demo_database(db_path))
     if store is None:
         sandbox.stop()
         return 1

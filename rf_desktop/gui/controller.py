@@ -19,6 +19,7 @@ from PySide6.QtGui import QDesktopServices
 
 from rf_desktop.core import config, connections, vocabulary
 from rf_desktop.core.config import Issue, Settings
+from rf_desktop.core.doctor import DoctorReport, examine
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
 from rf_desktop.core.events import (
     NOT_CONFIGURED,
@@ -173,6 +174,10 @@ class AppController(QObject):
     async def check_pipedrive(self) -> connections.PDCheck:
         token = await self.read_token(PD_TOKEN) or ""
         return await connections.check_pipedrive(self.settings().pipedrive.base_url, token)
+
+    async def check_accounts(self) -> DoctorReport:
+        """The doctor's read-only report on both accounts (Help → Check my accounts)."""
+        return await examine(self.store.get_settings(), self.tokens, session_tokens=dict(self._session_tokens))
 
     # --- tokens ---------------------------------------------------------------------------------------
 

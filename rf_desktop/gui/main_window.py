@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from rf_desktop import __version__
 from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.doctor_dialog import DoctorDialog
 from rf_desktop.gui.pages import create_pages
 from rf_desktop.gui.tray import Tray
 from rf_desktop.gui.widgets.sync_status import SyncStatusBar
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
         self.ui_settings = ui_settings if ui_settings is not None else QSettings()
         self.quitting = False
         self._built = False
+        self.doctor_dialog: DoctorDialog | None = None
         self.wizard: QWidget | None = None
         title = "rf-desktop (demo)" if controller.demo else "rf-desktop"
         self.setWindowTitle(title)
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
         self.show_action = QAction("Show window", self)
         self.show_action.triggered.connect(self.bring_to_front)
         self.about_action = self._action("&About rf-desktop", None, self.show_about)
+        self.check_accounts_action = self._action("&Check my accounts…", None, self.check_accounts)
         self.page_actions: list[QAction] = []
         for number, page in enumerate(self.pages):
             title = str(getattr(page, "title", ""))
@@ -151,6 +154,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.find_action)
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.check_accounts_action)
         help_menu.addAction(self.about_action)
 
     def _apply_icons(self) -> None:
@@ -247,6 +251,14 @@ class MainWindow(QMainWindow):
             f"{demo}"
             "<p>Your API tokens stay in your system's keychain.</p>",
         )
+
+    def check_accounts(self) -> DoctorDialog:
+        """Open the read-only check of both accounts and start it (one dialog, reused)."""
+        if self.doctor_dialog is None:
+            self.doctor_dialog = DoctorDialog(self.controller, self)
+        self.doctor_dialog.open()
+        self.doctor_dialog.check()
+        return self.doctor_dialog
 
     def bring_to_front(self) -> None:
         self.show()

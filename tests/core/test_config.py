@@ -18,6 +18,7 @@ from rf_desktop.core.config import (
     QualificationRule,
     Settings,
     available_sources,
+    check_campaigns,
     is_known_source,
     is_referrer_source,
     is_valid,
@@ -131,6 +132,49 @@ def test_from_json_fills_missing_keys_and_ignores_unknown_ones() -> None:
     assert settings.sync.poll_seconds == 60
     assert settings.sync.watch_token_share == 0.10
     assert settings.mappings == Settings().mappings
+
+
+def test_strict_from_json_names_unknown_keys_with_the_key_probably_meant() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_json(
+            {
+                "referral_factory": {"base_urll": "https://x.example", "campaign_ids": [1]},
+                "pipedrive": {"pipeline_id": 1},
+                "mappings": [{"source": "email", "target": "person:email", "lable": "Email"}],
+                "colour": "blue",
+            },
+            strict=True,
+        )
+    message = str(caught.value)
+    assert "referral_factory.base_urll (did you mean referral_factory.base_url?)" in message
+    assert "pipedrive.pipeline_id (did you mean pipeline_id? It belongs there, not under pipedrive)" in message
+    assert "mappings[0].lable (did you mean mappings[0].label?)" in message
+    assert "colour (the top level takes referral_factory, pipedrive, mode" in message
+
+
+def test_strict_from_json_accepts_every_key_it_writes() -> None:
+    settings = Settings()
+    settings.defaults.fields = {"item:" + PLAN: "Growth"}  # free keys: field targets
+    assert Settings.from_json(settings.to_json(), strict=True) == settings
+
+
+def test_missing_choices_are_told_apart_from_wrong_values() -> None:
+    missing = [i for i in validate(Settings()) if i.severity == "error"]
+    assert missing and all(i.missing for i in missing), missing
+    settings = Settings()
+    settings.sync.poll_seconds = 2
+    settings.defaults.currency = "euro"
+    wrong = {i.path for i in validate(settings) if i.severity == "error" and not i.missing}
+    assert wrong == {"sync.poll_seconds", "defaults.currency"}
+
+
+def test_check_campaigns_names_the_ones_the_account_lacks() -> None:
+    settings = Settings()
+    settings.referral_factory.campaign_ids = [1, 99]
+    issues = check_campaigns(settings, [{"id": 1, "name": "Spring"}, {"id": 2, "name": "Partners"}])
+    assert [i.message for i in issues] == [
+        "Referral Factory has no campaign 99. Its campaigns are: 1 (Spring), 2 (Partners). Choose one of them."
+    ]
 
 
 def test_from_json_accepts_whole_numbers_for_floats() -> None:

@@ -24,6 +24,7 @@ from rf_desktop.core.store import (
     SKIPPED,
     STATUSES,
     WAITING,
+    FolderNotCreatedError,
     LogRow,
     Referral,
     Status,
@@ -189,9 +190,16 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_an_unopenable_path_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="Check that the folder exists"):
-        Store(tmp_path / "missing" / "rf.sqlite3")
+def test_a_missing_folder_is_created(tmp_path: Path) -> None:
+    with Store(tmp_path / "missing" / "rf.sqlite3") as store:
+        store.set_kv("k", 1)
+    assert (tmp_path / "missing" / "rf.sqlite3").is_file()
+
+
+def test_a_folder_that_cannot_be_created_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(FolderNotCreatedError, match=r"Could not create the folder .*a-file/data .*`--db FILE`"):
+        Store(tmp_path / "a-file" / "data" / "rf.sqlite3")
 
 
 def _add_tags_column(db: Database) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import keyring
 import pytest
 
+from rf_desktop.core.config import Settings
 from rf_desktop.core.secrets import TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
@@ -123,9 +124,8 @@ def test_config_import_show_check_export(sandbox: SandboxServer, tmp_path: Path)
 
 def test_config_check_names_what_is_missing(tmp_path: Path) -> None:
     db = str(tmp_path / "rf.sqlite3")
-    source = tmp_path / "in.json"
-    source.write_text(json.dumps({"mode": "deal", "qualification": {"kind": "lead_converted"}}))
-    _cli("config", "--db", db, "import", str(source))
+    with Store(db) as store:  # as the app saves a set-up left half-way
+        store.save_settings(Settings.from_json({"mode": "deal", "qualification": {"kind": "lead_converted"}}))
     result = _cli("config", "--db", db, "check")
     assert result.returncode == 2
     assert "campaign" in result.stdout.lower() and "Referral Code" in result.stdout

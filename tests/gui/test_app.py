@@ -244,7 +244,8 @@ def test_spawned_tasks_are_kept_and_replaced_by_key(
 def test_a_database_that_cannot_open_is_explained(
     tmp_path: Path, ui_settings: QSettings, qtbot: QtBot, loop: asyncio.AbstractEventLoop, qapp: QApplication
 ) -> None:
-    task = loop.create_task(main(qapp, False, tmp_path / "no-such-folder" / "rf.sqlite3", ui_settings))
+    (tmp_path / "a-file").write_text("")  # a folder cannot be made inside a file
+    task = loop.create_task(main(qapp, False, tmp_path / "a-file" / "no-such-folder" / "rf.sqlite3", ui_settings))
 
     def box() -> QMessageBox | None:
         found = [w for w in qapp.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
@@ -255,6 +256,32 @@ def test_a_database_that_cannot_open_is_explained(
     assert shown is not None
     assert shown.windowTitle() == "rf-desktop cannot open its database"
     assert "no-such-folder" in shown.text()
+    shown.accept()
+    qtbot.waitUntil(task.done)
+    assert task.result() == 1
+
+
+def test_a_data_folder_that_cannot_be_created_is_explained(
+    tmp_path: Path,
+    ui_settings: QSettings,
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    qapp: QApplication,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("RF_DESKTOP_DATA_DIR", str(tmp_path / "a-file" / "rf-desktop"))
+    task = loop.create_task(main(qapp, False, None, ui_settings))
+
+    def box() -> QMessageBox | None:
+        found = [w for w in qapp.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+        return found[0] if found else None
+
+    qtbot.waitUntil(lambda: box() is not None)
+    shown = box()
+    assert shown is not None
+    assert shown.windowTitle() == "rf-desktop cannot open its database"
+    assert "Could not create the folder" in shown.text() and "a-file/rf-desktop" in shown.text()
     shown.accept()
     qtbot.waitUntil(task.done)
     assert task.result() == 1
