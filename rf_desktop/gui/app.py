@@ -16,14 +16,17 @@ import asyncio
 import gc
 import logging
 import logging.handlers
+import signal
+import socket
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -112,6 +115,41 @@ def setup_logging() -> Path:
     root.addHandler(handler)
     root.addHandler(console)
     return path
+
+
+class TerminationRequest(QObject):
+    """SIGTERM (a logout, `kill`, a service manager stopping rf-desktop) quits as Quit does, instead of
+    ending the process with a write half done. Python runs a signal handler only when it next runs Python
+    code, which an idle Qt loop may not do for a long time: the signal also writes its number to a socket
+    Qt watches, and that wakes the loop."""
+
+    def __init__(self, on_request: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._on_request = on_request
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
+        self._previous_handler = signal.signal(signal.SIGTERM, lambda _number, _frame: None)
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._woken)
+
+    def _woken(self) -> None:
+        try:
+            numbers = self._reader.recv(64)
+        except OSError:
+            return
+        if signal.SIGTERM in numbers:  # other signals with Python handlers (Ctrl+C) write here too
+            log.info("asked to quit by SIGTERM")
+            self._on_request()
+
+    def close(self) -> None:
+        """Give SIGTERM back its previous meaning."""
+        self._notifier.setEnabled(False)
+        signal.signal(signal.SIGTERM, self._previous_handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._reader.close()
+        self._writer.close()
 
 
 # --- unexpected errors: logged and shown, never fatal -----------------------------------------------------
@@ -243,7 +281,9 @@ class Session:
     window: MainWindow
 
     async def close(self) -> None:
-        """Stop the sync cleanly, then close the window for good."""
+        """Quit in order: the settings draft (saved, or kept for next time), then the sync (the engine
+        stops and the store closes), then the window, for good."""
+        self.window.save_draft()
         await self.controller.shutdown()
         self.window.close_for_quit()
 
@@ -323,6 +363,7 @@ async def main(
     """Run one session of the app until the owner quits (or the desktop session ends); the exit status."""
     quit_requested = asyncio.Event()
     app.aboutToQuit.connect(quit_requested.set)
+    terminated = TerminationRequest(quit_requested.set)
     try:
         session = await open_session(demo, db_path, ui_settings)
         if isinstance(session, int):
@@ -334,6 +375,7 @@ async def main(
         finally:
             await session.close()
     finally:
+        terminated.close()
         app.aboutToQuit.disconnect(quit_requested.set)
 
 

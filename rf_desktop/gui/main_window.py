@@ -27,6 +27,7 @@ from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.pages import create_pages
 from rf_desktop.gui.tray import Tray
+from rf_desktop.gui.widgets.settings_draft import SettingsDraft
 from rf_desktop.gui.widgets.sync_status import SyncStatusBar
 
 DEFAULT_SIZE = QSize(1280, 760)
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.ui_settings = ui_settings if ui_settings is not None else QSettings()
         self.quitting = False
+        self.unsaved_box: QMessageBox | None = None  # the question Quit asks about unsaved settings
         self._built = False
         self.wizard: QWidget | None = None
         title = "rf-desktop (demo)" if controller.demo else "rf-desktop"
@@ -255,7 +257,52 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def request_quit(self) -> None:
-        self.quitRequested.emit()
+        """Quit (from the menu, Ctrl+Q, the tray or the close box): settings edits that can be saved are
+        saved; edits that cannot be saved yet are the owner's to keep or throw away first."""
+        if self.unsaved_box is not None:
+            self.unsaved_box.raise_()
+            return
+        errors = self.draft.flush()
+        if not errors:
+            self.quitRequested.emit()
+            return
+        self.bring_to_front()
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "rf-desktop",
+            "Your settings changes are not saved yet.",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            f"Still to fix: {errors[0].message}\n\nSave keeps them unfinished, to carry on next time (the "
+            "sync keeps using your last complete settings). Discard goes back to those settings."
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._unsaved_answered(box))
+        self.unsaved_box = box
+        box.open()
+
+    def _unsaved_answered(self, box: QMessageBox) -> None:
+        self.unsaved_box = None
+        box.deleteLater()
+        answer = box.standardButton(box.clickedButton()) if box.clickedButton() else None
+        if answer == QMessageBox.StandardButton.Discard:
+            self.draft.discard()
+        if answer in (QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Discard):
+            self.quitRequested.emit()
+
+    @property
+    def draft(self) -> SettingsDraft:
+        """The settings pages' shared draft of the settings."""
+        return SettingsDraft.shared(self.controller)
+
+    def save_draft(self) -> None:
+        """The first step of every quit: unsaved settings edits are saved, or kept for next time."""
+        self.draft.flush()
 
     def leave_demo_for_set_up(self) -> None:
         """Start rf-desktop on the owner's own data (its guided set-up runs, since nothing is set up yet)

@@ -185,9 +185,10 @@ class SettingsDraft(QObject):
     # --- saving -----------------------------------------------------------------------------------------
 
     def flush(self) -> list[Issue]:
-        """Save now if anything is unsaved; return the errors that kept it from being saved."""
+        """Save now if anything is unsaved; return the errors that kept it from being saved. Once the
+        app is shutting down the store is closing: the quit has already saved or discarded the draft."""
         self._timer.stop()
-        if not self._dirty:
+        if not self._dirty or getattr(self.controller, "closed", False):
             return []
         issues = self.controller.save_settings(self._settings)
         errors = [i for i in issues if i.severity == "error"]
@@ -201,6 +202,16 @@ class SettingsDraft(QObject):
         self.controller.store.set_kv(DRAFT_KEY, None)
         self._set_state(SAVED, "All changes saved.")
         return []
+
+    def discard(self) -> None:
+        """Forget the unsaved edits (and any parked copy): back to the saved settings."""
+        self._timer.stop()
+        self._dirty = False
+        self.controller.store.set_kv(DRAFT_KEY, None)
+        self._settings = self.controller.settings()
+        self.validate()
+        self.changed.emit(self._settings)
+        self._set_state(SAVED, "Changes discarded.")
 
     def _on_saved(self, saved: Settings) -> None:
         """Settings were saved (by this draft, or elsewhere: the first-run dialog, an import)."""
