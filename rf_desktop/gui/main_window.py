@@ -281,6 +281,8 @@ class MainWindow(QMainWindow):
             "sync keeps using your last complete settings). Discard goes back to those settings."
         )
         box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.button(QMessageBox.StandardButton.Save).setText("&Save")
+        box.button(QMessageBox.StandardButton.Discard).setText("&Discard")
         box.setWindowModality(Qt.WindowModality.WindowModal)
         box.finished.connect(lambda _result: self._unsaved_answered(box))
         self.unsaved_box = box
