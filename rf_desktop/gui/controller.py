@@ -97,6 +97,8 @@ class AppController(QObject):
         self.state = NOT_CONFIGURED
         self.state_message = ""
         self.next_poll_at: datetime | None = None
+        # the service whose token or address stopped the sync ("" when none is at fault)
+        self.problem_service = ""
         self.budget: BudgetChanged | None = None
         self._load_cached_schema()
 
@@ -258,6 +260,7 @@ class AppController(QObject):
             self.logAdded.emit(event.row)
         elif isinstance(event, StateChanged):
             self.state, self.state_message, self.next_poll_at = event.state, event.message, event.next_poll_at
+            self.problem_service = event.service
             if self._load_cached_schema():
                 self.schemaChanged.emit(self._schema)
             self.stateChanged.emit(event.state, event.message)
@@ -290,6 +293,12 @@ class AppController(QObject):
     def sync_now(self) -> None:
         if self.engine is not None:
             self.engine.sync_now()
+
+    def recheck(self) -> None:
+        """A token or address was just tested and works: the sync tries again now, instead of waiting
+        for its next look."""
+        if self.engine is not None:
+            self.engine.reload_settings()
 
     def retry(self, rf_user_id: int) -> None:
         if self.engine is not None:

@@ -17,8 +17,10 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QStackedWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -27,8 +29,9 @@ from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.pages import create_pages
 from rf_desktop.gui.tray import Tray
+from rf_desktop.gui.widgets.form_helpers import ERROR, MessagePanel
 from rf_desktop.gui.widgets.settings_draft import SettingsDraft
-from rf_desktop.gui.widgets.sync_status import SyncStatusBar
+from rf_desktop.gui.widgets.sync_status import SyncStatusBar, problem_title
 
 DEFAULT_SIZE = QSize(1280, 760)
 NAV_WIDTH = 170
@@ -68,13 +71,26 @@ class MainWindow(QMainWindow):
             self.nav.addItem(QListWidgetItem(str(getattr(page, "title", ""))))
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(lambda _row: self._show_problem())
+        # a token or address stopped the sync: which service, on every page, with the way to fix it
+        self.problem_banner = MessagePanel()
+        self.fix_button = QPushButton("Open Connections")
+        self.fix_button.clicked.connect(lambda: self.show_page_named("Connections"))
+        banner_row = self.problem_banner.layout()
+        assert banner_row is not None
+        banner_row.addWidget(self.fix_button)
+        page_column = QVBoxLayout()
+        page_column.setContentsMargins(0, 0, 0, 0)
+        page_column.setSpacing(0)
+        page_column.addWidget(self.problem_banner)
+        page_column.addWidget(self.stack, 1)
 
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         row.addWidget(self.nav)
-        row.addWidget(self.stack, 1)
+        row.addLayout(page_column, 1)
         self.setCentralWidget(central)
 
         self._create_actions()
@@ -88,9 +104,11 @@ class MainWindow(QMainWindow):
         self.tray.show()
 
         controller.stateChanged.connect(lambda *_: self._update_sync_actions())
+        controller.stateChanged.connect(lambda *_: self._show_problem())
         self._apply_icons()
         self._update_sync_actions()
         self._restore()
+        self._show_problem()
         self._built = True
 
     # --- actions and menus ----------------------------------------------------------------------------
@@ -181,6 +199,17 @@ class MainWindow(QMainWindow):
         self.pause_action.setIcon(icons.icon("resume" if paused else "pause"))
         self.pause_action.setEnabled(has_engine)
         self.sync_action.setEnabled(has_engine and not paused)
+
+    def _show_problem(self) -> None:
+        """The banner, except on Connections, whose own banner there says the same beside the fix."""
+        service = self.controller.problem_service
+        on_connections = getattr(self.current_page(), "title", "") == "Connections"
+        if service and not on_connections:
+            self.problem_banner.show_message(
+                ERROR, problem_title(self.controller.state, service), self.controller.state_message
+            )
+        else:
+            self.problem_banner.clear()
 
     # --- what the actions do --------------------------------------------------------------------------
 

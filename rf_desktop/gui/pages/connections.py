@@ -53,6 +53,7 @@ from rf_desktop.gui.widgets.settings_draft import (
     SettingsDraft,
     refresh_schema,
 )
+from rf_desktop.gui.widgets.sync_status import problem_title
 
 # The campaigns seen at the last successful test, so the list shows without calling Referral Factory.
 CAMPAIGNS_KEY = "referral_factory_campaigns"
@@ -613,7 +614,11 @@ class ConnectionsPage(DraftPage):
             "rf-desktop reads new sign-ups from Referral Factory and creates people and leads or deals in "
             "Pipedrive. Tokens are kept in your system's keychain, never in rf-desktop's files."
         )
-        for widget in (intro, self.referral_factory, campaigns_box, self.pipedrive, self.advanced):
+        # the sync stopped on a token or an address: said here, where it is fixed
+        self.problem = MessagePanel()
+        controller.stateChanged.connect(self._show_problem)
+        self._show_problem()
+        for widget in (self.problem, intro, self.referral_factory, campaigns_box, self.pipedrive, self.advanced):
             self.body.addWidget(widget)
         self.body.addStretch(1)
         # open the fold by itself when an address is wrong, so the message is seen
@@ -636,11 +641,28 @@ class ConnectionsPage(DraftPage):
         if stored:
             self.referral_factory.start_test()
 
+    def _show_problem(self, *_state: object) -> None:
+        service = self.controller.problem_service
+        if service:
+            self.problem.show_message(
+                ERROR, problem_title(self.controller.state, service), self.controller.state_message
+            )
+        else:
+            self.problem.clear()
+
+    def _tested_ok(self, service: Service) -> None:
+        """The token and address just worked: if the sync stopped on them, it tries again now."""
+        if self.controller.problem_service == service.label:
+            self.controller.recheck()
+
     def _referral_factory_tested(self, result: CheckResult) -> None:
         if result.ok:
             self.campaigns.set_campaigns(cached_campaigns(self.controller))
+            self._tested_ok(REFERRAL_FACTORY)
 
     def _pipedrive_tested(self, result: CheckResult) -> None:
+        if result.ok:
+            self._tested_ok(PIPEDRIVE)
         if result.ok and self.controller.schema() is None:
             self.tasks.spawn("schema", self._fetch_fields())
 
