@@ -67,6 +67,8 @@ class AppController(QObject):
     referralFailed = Signal(object)
     # shutdown has begun: views stop refreshing from the store, which is about to close
     closing = Signal()
+    # where tokens are kept changed (this session only, or a keychain found again): token views reload
+    keychainChanged = Signal()
 
     def __init__(
         self,
@@ -182,6 +184,16 @@ class AppController(QObject):
         """Tokens for this session only (the demo's): kept in memory, never written to the keychain."""
         self._session_tokens.update(tokens)
         self._tokens_changed()
+
+    def keep_tokens_for_session(self) -> None:
+        """No usable keychain: tokens entered from now on are kept in memory until rf-desktop quits."""
+        self.tokens.keep_for_session()
+        self.keychainChanged.emit()
+
+    async def recheck_keychain(self) -> None:
+        """Look for the keychain again; tokens kept for this session move into it. Raises SecretsError."""
+        await self._in_executor(self.tokens.recheck)
+        self.keychainChanged.emit()
 
     async def load_tokens(self) -> None:
         """Read both tokens from the keychain once, for the engine. A keychain that is locked or missing

@@ -34,7 +34,13 @@ from PySide6.QtWidgets import (
 from rf_desktop.core import connections
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL, DEFAULT_RF_BASE_URL
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.secrets import ENV_VARS, SecretsError
+from rf_desktop.core.secrets import (
+    DESKTOP_KEYCHAIN_HINT,
+    ENV_VARS,
+    GET_A_KEYCHAIN,
+    KeychainUnavailableError,
+    SecretsError,
+)
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
     INFO,
@@ -199,6 +205,18 @@ class TokenBox(QGroupBox):
         test_row.addWidget(self.busy)
         test_row.addStretch(1)
         self.keychain_panel = MessagePanel()
+        # no keychain is no dead end: keep the tokens in memory for now, and look again once there is one
+        self.session_button = QPushButton("Keep tokens for this session only")
+        self.session_button.clicked.connect(controller.keep_tokens_for_session)
+        self.recheck_button = QPushButton("Test again")
+        self.recheck_button.clicked.connect(lambda: self.tasks.spawn("keychain", self._recheck_keychain()))
+        self.keychain_actions = QWidget()
+        actions_row = QHBoxLayout(self.keychain_actions)
+        actions_row.setContentsMargins(0, 0, 0, 0)
+        actions_row.addWidget(self.session_button)
+        actions_row.addWidget(self.recheck_button)
+        actions_row.addStretch(1)
+        self.keychain_actions.hide()
         self.result_panel = MessagePanel()
 
         token_column = QVBoxLayout()
@@ -210,9 +228,11 @@ class TokenBox(QGroupBox):
         column = QVBoxLayout(self)
         column.addLayout(token_row)
         column.addWidget(self.keychain_panel)
+        column.addWidget(self.keychain_actions)
         column.addLayout(test_row)
         column.addWidget(self.result_panel)
         self._show_stored(False)
+        controller.keychainChanged.connect(lambda: self.tasks.spawn("load", self.load()))
         self.tasks.spawn("load", self.load())
 
     # --- the token ------------------------------------------------------------------------------------
@@ -227,7 +247,7 @@ class TokenBox(QGroupBox):
             self.source = None
             self._show_stored(False)
             return
-        self.keychain_panel.clear()
+        self._show_session_only()
         if self.source and token:
             self.stored_label.setText(self._describe_stored(token))
             self._show_stored(True)
@@ -240,8 +260,10 @@ class TokenBox(QGroupBox):
         if self.source == "environment":
             variable = ENV_VARS[self.service.token_name]
             return f"Read from the environment variable {variable}{ending}. Unset it to use the keychain."
-        if self.source == "session":
+        if self.source == "session" and self.controller.demo:
             return f"Demo token{ending}, kept in memory for this session only."
+        if self.source == "session":
+            return f"Kept for this session only{ending}: rf-desktop forgets it when it quits."
         return f"Stored in the keychain{ending}."
 
     @property
@@ -303,7 +325,30 @@ class TokenBox(QGroupBox):
         self.tokenChanged.emit()
 
     def _keychain_problem(self, error: SecretsError) -> None:
-        self.keychain_panel.show_message(ERROR, error.message, error.hint)
+        hint = DESKTOP_KEYCHAIN_HINT if isinstance(error, KeychainUnavailableError) else error.hint
+        self.keychain_panel.show_message(ERROR, error.message, hint)
+        self.session_button.setVisible(not self.controller.tokens.session_only)
+        self.keychain_actions.show()
+
+    def _show_session_only(self) -> None:
+        """Say plainly, for as long as it lasts, that the tokens go when rf-desktop quits."""
+        if self.controller.demo or not self.controller.tokens.session_only:
+            self.keychain_panel.clear()
+            self.keychain_actions.hide()
+            return
+        self.keychain_panel.show_message(
+            INFO,
+            "Tokens are kept for this session only.",
+            f"They are in memory, never in a file, and rf-desktop forgets them when it quits. {GET_A_KEYCHAIN}",
+        )
+        self.session_button.hide()
+        self.keychain_actions.show()
+
+    async def _recheck_keychain(self) -> None:
+        try:
+            await self.controller.recheck_keychain()
+        except SecretsError as error:
+            self._keychain_problem(error)
 
     # --- testing --------------------------------------------------------------------------------------
 
