@@ -343,7 +343,9 @@ async def open_session(
         return opened
     controller, set_up = opened
     try:
-        controller.start_engine()
+        # syncing starts once the owner has started it: a set-up finished, or Start pressed
+        if controller.demo or set_up or controller.sync_started():
+            controller.start_engine()
     except AlreadySyncingError as error:
         await controller.shutdown()
         await tell(QMessageBox.Icon.Warning, "rf-desktop is already running", str(error))

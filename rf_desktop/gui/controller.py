@@ -44,6 +44,9 @@ EngineFactory = Callable[[Store, TokenSource], SyncEngine]
 
 TOKEN_NAMES = (RF_TOKEN, PD_TOKEN)
 ENGINE_TASK = "engine"
+# Whether the owner has started syncing (finished the set-up or pressed Start): until then, settings that
+# become complete on a settings page do not start the sync by themselves.
+SYNC_STARTED_KEY = "sync_started"
 # How long Quit waits for the call in flight before abandoning it (every write is safe to resume).
 STOP_TIMEOUT = 15.0
 # Where each kind of record opens in Pipedrive's web app, below its web base URL.
@@ -251,6 +254,19 @@ class AppController(QObject):
 
     # --- the engine -----------------------------------------------------------------------------------
 
+    def sync_started(self) -> bool:
+        """True once the owner has started syncing this database (it then starts with the app). A store
+        from before this was recorded counts as started when its settings are complete."""
+        started = self.store.get_kv(SYNC_STARTED_KEY)
+        if started is None:
+            started = self.settings_complete()
+            self.store.set_kv(SYNC_STARTED_KEY, started)
+        return bool(started)
+
+    def settings_complete(self) -> bool:
+        """The saved settings are complete enough to sync on."""
+        return self.has_settings() and config.is_valid(self.settings(), self.schema())
+
     def start_engine(self) -> None:
         """Start syncing on the running loop. Raises AlreadySyncingError when another process syncs this
         database (two engines would race to create the same records)."""
@@ -259,6 +275,7 @@ class AppController(QObject):
         lock = InstanceLock(self.store.path)
         lock.acquire()
         self._lock = lock
+        self.store.set_kv(SYNC_STARTED_KEY, True)
         self.engine = self._engine_factory(self.store, self._engine_token)
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.spawn(ENGINE_TASK, self.engine.run())

@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from rf_desktop import __version__
+from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.pages import create_pages
 from rf_desktop.gui.tray import Tray
-from rf_desktop.gui.widgets.form_helpers import ERROR, MessagePanel
+from rf_desktop.gui.widgets.form_helpers import ERROR, INFO, MessagePanel
 from rf_desktop.gui.widgets.settings_draft import SettingsDraft
 from rf_desktop.gui.widgets.sync_status import SyncStatusBar, problem_title
 
@@ -82,6 +83,14 @@ class MainWindow(QMainWindow):
         page_column = QVBoxLayout()
         page_column.setContentsMargins(0, 0, 0, 0)
         page_column.setSpacing(0)
+        # nothing is sent before the owner says so: until then, what to do to start
+        self.start_banner = MessagePanel()
+        self.start_button = QPushButton("Start syncing")
+        self.start_button.clicked.connect(self.start_syncing)
+        start_row = self.start_banner.layout()
+        assert start_row is not None
+        start_row.addWidget(self.start_button)
+        page_column.addWidget(self.start_banner)
         page_column.addWidget(self.problem_banner)
         page_column.addWidget(self.stack, 1)
 
@@ -104,6 +113,8 @@ class MainWindow(QMainWindow):
         self.tray.show()
 
         controller.stateChanged.connect(lambda *_: self._update_sync_actions())
+        controller.settingsChanged.connect(lambda *_: self._update_sync_actions())
+        controller.schemaChanged.connect(lambda *_: self._update_sync_actions())
         controller.stateChanged.connect(lambda *_: self._show_problem())
         self._apply_icons()
         self._update_sync_actions()
@@ -195,10 +206,46 @@ class MainWindow(QMainWindow):
     def _update_sync_actions(self) -> None:
         has_engine = self.controller.engine is not None
         paused = self.controller.paused
-        self.pause_action.setText("&Resume syncing" if paused else "&Pause syncing")
-        self.pause_action.setIcon(icons.icon("resume" if paused else "pause"))
-        self.pause_action.setEnabled(has_engine)
+        if has_engine:
+            self.pause_action.setText("&Resume syncing" if paused else "&Pause syncing")
+            self.pause_action.setEnabled(True)
+        else:
+            # before the first start, the same button starts syncing, once the settings are complete
+            self.pause_action.setText("&Start syncing")
+            self.pause_action.setEnabled(self._can_start())
+        self.pause_action.setIcon(icons.icon("resume" if paused or not has_engine else "pause"))
         self.sync_action.setEnabled(has_engine and not paused)
+        self._show_start_banner()
+
+    def _can_start(self) -> bool:
+        return not self.controller.closed and self.controller.settings_complete()
+
+    def _show_start_banner(self) -> None:
+        if self.controller.engine is not None or self.controller.closed:
+            self.start_banner.clear()
+            return
+        if self._can_start():
+            detail = (
+                "Your settings are complete. When Connections, Mapping and Rules are as you want them, "
+                "press Start syncing."
+            )
+        else:
+            detail = "Finish Connections, Mapping and Rules first; each page says what it still needs."
+        self.start_banner.show_message(INFO, "rf-desktop is not sending anything to Pipedrive yet.", detail)
+        self.start_button.setEnabled(self._can_start())
+
+    def start_syncing(self) -> None:
+        """The owner's Start: the latest edits are saved first, then the sync begins."""
+        self.save_draft()
+        if not self._can_start():
+            self._update_sync_actions()
+            return
+        try:
+            self.controller.start_engine()
+        except AlreadySyncingError as error:
+            QMessageBox.warning(self, "rf-desktop is already syncing", str(error))
+            return
+        self._update_sync_actions()
 
     def _show_problem(self) -> None:
         """The banner, except on Connections, whose own banner there says the same beside the fix."""
@@ -234,7 +281,9 @@ class MainWindow(QMainWindow):
             focus()
 
     def toggle_pause(self) -> None:
-        if self.controller.paused:
+        if self.controller.engine is None:
+            self.start_syncing()
+        elif self.controller.paused:
             self.controller.resume()
         else:
             self.controller.pause()

@@ -323,7 +323,7 @@ def test_configured_settings_save_and_a_stored_token_can_be_replaced_and_removed
         qtbot.waitUntil(
             lambda: sandbox_controller.settings().referral_factory.sync_referring, timeout=WAIT_MS
         )
-        assert page.save_status.text() == "All changes saved."
+        assert page.save_status.text() == "All changes saved. Nothing is sent until you press Start syncing."
 
         qtbot.mouseClick(box.replace_button, LEFT)
         assert not box.showing_stored and box.cancel_replace.isVisible()

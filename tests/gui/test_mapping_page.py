@@ -232,7 +232,7 @@ def test_defaults_duplicates_and_a_fixed_enum_value_are_saved(
     assert (saved.value, saved.currency, saved.visible_to) == (250.0, "USD", 7)
     plan = next(f for f in page.controller.schema().deal_fields if f.name == "Plan Interest")
     assert saved.fields == {f"item:{plan.code}": "Team"}
-    assert page.save_status.text() == "All changes saved."
+    assert page.save_status.text() == "All changes saved. Nothing is sent until you press Start syncing."
 
 
 def test_the_preview_shows_what_one_referral_would_create(configured_page: MappingPage, qtbot: QtBot) -> None:

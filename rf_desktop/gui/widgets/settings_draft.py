@@ -70,6 +70,13 @@ def page_of(issue: Issue) -> str:
     return _PAGE_OF_SECTION.get(_INDEX.sub("", issue.path).split(".", 1)[0], "Mapping")
 
 
+def saved_message(controller: Any) -> str:
+    """Saved, and when that takes effect."""
+    if getattr(controller, "engine", None) is None:
+        return "All changes saved. Nothing is sent until you press Start syncing."
+    return "All changes saved. They apply to new referrals; people already in Pipedrive stay as they are."
+
+
 def unsaved_message(errors: list[Issue]) -> str:
     pages = " and ".join(sorted({page_of(e) for e in errors}))
     return f"Not saved yet. To fix first ({pages}): {errors[0].message}"
@@ -200,7 +207,7 @@ class SettingsDraft(QObject):
         self._dirty = False
         # whatever was parked is superseded, also when the first-run dialog saved
         self.controller.store.set_kv(DRAFT_KEY, None)
-        self._set_state(SAVED, "All changes saved.")
+        self._set_state(SAVED, saved_message(self.controller))
         return []
 
     def discard(self) -> None:
