@@ -171,7 +171,9 @@ def test_an_address_nobody_answers_on_shows_the_network_message(
 
     assert box.result_panel.kind == ERROR
     assert box.result_panel.title.startswith("Could not connect to Referral Factory")
-    assert "address in Connections and the internet connection" in box.result_panel.detail
+    assert box.result_panel.title.endswith(": nothing is answering at that address.")
+    assert "Errno" not in box.result_panel.title
+    assert "the Referral Factory address under Advanced" in box.result_panel.detail
 
 
 def test_an_address_that_is_not_one_is_flagged_while_typing_and_can_be_reset(
