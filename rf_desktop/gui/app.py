@@ -43,8 +43,8 @@ from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.core.store import Store, StoreError
 from rf_desktop.gui import icons, theme
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.first_run import CONFIGURED, DEMO, FirstRunDialog
-from rf_desktop.gui.main_window import MainWindow
+from rf_desktop.gui.first_run import CANCELLED, CONFIGURED, DEMO, FirstRunDialog
+from rf_desktop.gui.main_window import MainWindow, return_to_demo
 from rf_desktop.gui.tasks import run_dialog
 from rf_desktop.paths import data_dir, default_db_path, demo_db_path
 
@@ -203,7 +203,8 @@ class ErrorReporter:
 async def first_run(controller: AppController) -> str:
     """Nothing is set up yet: the guided set-up, whose first page also offers the demo. Returns its
     outcome: CONFIGURED (saved, syncing), CONFIGURED_THEN_TEST (and the owner wants a test referral once
-    the window is open), DEMO or CANCELLED."""
+    the window is open), DEMO or CANCELLED (the window opens without syncing, or the owner goes back to
+    the demo they came from)."""
     dialog = FirstRunDialog(controller)
     dialog.setWindowIcon(icons.app_icon())
     await run_dialog(dialog)
@@ -302,7 +303,8 @@ async def open_store(path: Path) -> Store | None:
 
 async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppController, str | None] | int:
     """The controller over the right database (running the set-up on a first run) and the set-up's outcome
-    when it just ran (None otherwise); or an exit status."""
+    when it just ran (CONFIGURED, CONFIGURED_THEN_TEST or CANCELLED; None when it did not run); or an exit
+    status."""
     if not demo:
         store = await open_store(db_path or default_db_path())
         if store is None:
@@ -314,9 +316,12 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
         outcome = await first_run(controller)
         if outcome in (CONFIGURED, CONFIGURED_THEN_TEST):
             return controller, outcome
+        if outcome != DEMO and not return_to_demo():
+            # the set-up was left: the window opens, not syncing, where it can be finished page by page
+            return controller, CANCELLED
         await controller.shutdown()
         if outcome != DEMO:
-            return 0
+            return 0  # back in the demo the owner came from
         db_path = None
     sandbox = await asyncio.get_running_loop().run_in_executor(None, start_demo_sandbox)
     store = await open_store(fresh_demo_database(db_path))
@@ -344,15 +349,17 @@ async def open_session(
     controller, set_up = opened
     try:
         # syncing starts once the owner has started it: a set-up finished, or Start pressed
-        if controller.demo or set_up or controller.sync_started():
+        if controller.demo or set_up in (CONFIGURED, CONFIGURED_THEN_TEST) or controller.sync_started():
             controller.start_engine()
     except AlreadySyncingError as error:
         await controller.shutdown()
         await tell(QMessageBox.Icon.Warning, "rf-desktop is already running", str(error))
         return 1
     window = MainWindow(controller, ui_settings)
-    if controller.demo or set_up:
+    if controller.demo or set_up in (CONFIGURED, CONFIGURED_THEN_TEST):
         window.show_page_named("Invited users")  # where the referrals arrive
+    elif set_up == CANCELLED:
+        window.show_page_named("Connections")  # where the set-up carries on
     window.show()
     if set_up == CONFIGURED_THEN_TEST:
         window.open_test_wizard()

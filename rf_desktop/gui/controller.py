@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from rf_desktop.core import config, connections
-from rf_desktop.core.config import Issue, Settings
+from rf_desktop.core.config import Issue, PipedriveSettings, Settings
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
 from rf_desktop.core.events import (
     NOT_CONFIGURED,
@@ -151,15 +151,16 @@ class AppController(QObject):
         self._schema, self._schema_stamp = schema, stamp
         return True
 
-    async def refresh_schema(self) -> PipedriveSchema:
-        """Fetch the fields, pipelines and stages again (the Refresh buttons); raises ApiError or
-        NotConnectedError for the page to show."""
+    async def refresh_schema(self, pipedrive: PipedriveSettings | None = None) -> PipedriveSchema:
+        """Fetch the fields, pipelines and stages again (the Refresh buttons) from the saved Pipedrive
+        address, or from `pipedrive`'s (the set-up's, not saved yet); raises ApiError or NotConnectedError
+        for the page to show."""
         self.schemaLoading.emit(True)
         try:
             token = await self.read_token(PD_TOKEN)
             if not token:
                 raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
-            pipedrive = self.settings().pipedrive
+            pipedrive = pipedrive or self.settings().pipedrive
             base = connections.pipedrive_api_base(pipedrive.base_url, pipedrive.company_domain)
             schema = await connections.fetch_schema(base, token)
             self.store.save_schema(schema)

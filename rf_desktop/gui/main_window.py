@@ -7,9 +7,10 @@ position and page are remembered between launches.
 
 from __future__ import annotations
 
+import os
 import sys
 
-from PySide6.QtCore import QEvent, QProcess, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QProcess, QProcessEnvironment, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -388,7 +389,7 @@ class MainWindow(QMainWindow):
         """Start rf-desktop on the owner's own data (its guided set-up runs, since nothing is set up yet)
         and close the demo, whose sandbox and throwaway database go with it."""
         program, arguments = real_app_command()
-        if QProcess.startDetached(program, arguments):
+        if start_detached(program, arguments, {FROM_DEMO_VARIABLE: "1"}):
             self.request_quit()
         else:
             QMessageBox.warning(self, "rf-desktop", f"Could not start {program}. Run rf-desktop without --demo.")
@@ -439,6 +440,33 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.PaletteChange and self._built:
             self._apply_icons()
         super().changeEvent(event)
+
+
+# Set for the real app started from the demo's "Set up my accounts…": leaving its set-up returns to the demo.
+FROM_DEMO_VARIABLE = "RF_DESKTOP_FROM_DEMO"
+
+
+def start_detached(program: str, arguments: list[str], environment: dict[str, str] | None = None) -> bool:
+    """Start another rf-desktop that outlives this one, with extra environment variables."""
+    process = QProcess()
+    process.setProgram(program)
+    process.setArguments(arguments)
+    if environment:
+        variables = QProcessEnvironment.systemEnvironment()
+        for name, value in environment.items():
+            variables.insert(name, value)
+        process.setProcessEnvironment(variables)
+    started, _pid = process.startDetached()
+    return bool(started)
+
+
+def return_to_demo() -> bool:
+    """This app was started from the demo to set up real accounts and the owner left the set-up: start
+    the demo again. False when it was not started from the demo (or the demo could not start)."""
+    if not os.environ.get(FROM_DEMO_VARIABLE):
+        return False
+    program, arguments = real_app_command()
+    return start_detached(program, [*arguments, "--demo"])
 
 
 def real_app_command() -> tuple[str, list[str]]:

@@ -154,3 +154,75 @@ def test_cancelling_saves_nothing(dialog: FirstRunDialog, new_owner: AppControll
     assert dialog.outcome == CANCELLED
     assert new_owner.settings() == before
     assert new_owner.engine is None
+
+
+def test_cancel_past_the_welcome_asks_and_continuing_keeps_the_set_up(
+    dialog: FirstRunDialog, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    connect_both(dialog, sandbox, qtbot)
+    assert dialog.currentPage() is dialog.campaign_step
+    click(qtbot, dialog.button(QWizard.WizardButton.CancelButton))
+    qtbot.waitUntil(lambda: dialog.leave_box is not None and dialog.leave_box.isVisible())
+    box = dialog.leave_box
+    assert box is not None and box.text() == "Leave the set-up?"
+    stay = next(b for b in box.buttons() if b.text() == "&Continue setting up")
+    click(qtbot, stay)
+    qtbot.waitUntil(lambda: dialog.leave_box is None)
+    assert dialog.isVisible() and dialog.currentPage() is dialog.campaign_step
+
+    click(qtbot, dialog.button(QWizard.WizardButton.CancelButton))
+    qtbot.waitUntil(lambda: dialog.leave_box is not None and dialog.leave_box.isVisible())
+    box = dialog.leave_box
+    assert box is not None
+    leave = next(b for b in box.buttons() if b.text() == "&Leave the set-up")
+    with qtbot.waitSignal(dialog.finished, timeout=WAIT_MS):
+        click(qtbot, leave)
+    assert dialog.outcome == CANCELLED
+
+
+@pytest.fixture
+def newcomer_dialog(controller: AppController, qtbot: QtBot) -> Iterator[FirstRunDialog]:
+    """The set-up on a computer where nothing was ever saved: the addresses are the real services'."""
+    opened = FirstRunDialog(controller)
+    qtbot.addWidget(opened)
+    opened.resize(760, 900)
+    opened.show()
+    qtbot.waitExposed(opened)
+    yield opened
+    if opened.isVisible():
+        opened.done(0)
+
+
+def test_the_set_up_has_the_addresses_under_advanced_and_explains_network_errors_plainly(
+    newcomer_dialog: FirstRunDialog, controller: AppController, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    dialog = newcomer_dialog
+    go_next(dialog, qtbot)
+    step = dialog.connect_step
+    qtbot.mouseClick(step.advanced.header, Qt.MouseButton.LeftButton)
+    rf_address = step.base_urls.edits["referral_factory.base_url"]
+    rf_address.selectAll()
+    qtbot.keyClicks(rf_address, "https://no-such-host.invalid/api/v2")
+    type_token_and_test(step.referral_factory, qtbot, sandbox.state.rf.token)
+    result = step.referral_factory.result_panel
+    assert result.title.startswith("Could not connect to Referral Factory at no-such-host.invalid")
+    assert "no computer by that name was found" in result.title and "Errno" not in result.title
+    # the advice points at a field this step has
+    assert "the Referral Factory address under Advanced" in result.detail
+
+    for path, url in (("referral_factory.base_url", sandbox.rf_base_url), ("pipedrive.base_url", sandbox.pd_base_url)):
+        edit = step.base_urls.edits[path]
+        edit.selectAll()
+        qtbot.keyClicks(edit, url)
+    qtbot.mouseClick(step.referral_factory.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: result.kind == SUCCESS, timeout=WAIT_MS)
+    type_token_and_test(step.pipedrive, qtbot, sandbox.state.pd.token)
+    assert step.pipedrive.result_panel.kind == SUCCESS
+    go_next(dialog, qtbot)
+    dialog.campaign_step.picker.campaign_items()[1].setCheckState(Qt.CheckState.Checked)
+    go_next(dialog, qtbot)
+    # the fields come from the Pipedrive address typed here, though nothing is saved yet
+    code_combo = dialog.mapping_step.grid.rows["code"].combo
+    qtbot.waitUntil(lambda: code_combo.currentText() == "Lead: Referral Code", timeout=WAIT_MS)
+    assert not dialog.mapping_step.error_panel.isVisible()
+    assert not controller.has_settings()

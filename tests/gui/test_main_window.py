@@ -205,10 +205,11 @@ def test_icons_follow_a_switch_to_the_dark_palette(
 def test_the_demo_leads_to_setting_up_real_accounts(
     controller: AppController, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[tuple[str, list[str]]] = []
+    started: list[tuple[str, list[str], dict[str, str] | None]] = []
     monkeypatch.setattr(
-        "rf_desktop.gui.main_window.QProcess.startDetached",
-        lambda program, arguments: started.append((program, list(arguments))) or True,
+        "rf_desktop.gui.main_window.start_detached",
+        lambda program, arguments, environment=None: started.append((program, list(arguments), environment))
+        or True,
     )
     plain = make_window(controller)
     assert not hasattr(plain, "set_up_action"), "only the demo offers it"
@@ -217,5 +218,6 @@ def test_the_demo_leads_to_setting_up_real_accounts(
     quits: list[bool] = []
     demo.quitRequested.connect(lambda: quits.append(True))
     demo.set_up_action.trigger()
-    assert started == [(sys.executable, ["-m", "rf_desktop"])], "rf-desktop again, without --demo"
+    # rf-desktop again, without --demo, told where the owner came from (leaving its set-up comes back here)
+    assert started == [(sys.executable, ["-m", "rf_desktop"], {"RF_DESKTOP_FROM_DEMO": "1"})]
     assert quits == [True], "and the demo closes"

@@ -274,9 +274,13 @@ def problem_text(error: BaseException) -> tuple[str, str]:
 
 
 async def refresh_schema(controller: Any, draft: SettingsDraft) -> PipedriveSchema:
-    """Fetch the Pipedrive fields, pipelines and stages again through the controller. It reads the saved
-    Pipedrive address: while the owner's edited address is unsaved, refuse rather than fetch another
-    account's fields."""
+    """Fetch the Pipedrive fields, pipelines and stages again through the controller. The settings pages
+    fetch from the saved Pipedrive address: while the owner's edited address is unsaved, refuse rather than
+    fetch another account's fields. The set-up, whose draft is saved only at the end, fetches from the
+    address it shows."""
+    if not draft.autosave:
+        set_up: PipedriveSchema = await controller.refresh_schema(draft.settings.pipedrive)
+        return set_up
     if draft.settings.pipedrive.base_url != controller.settings().pipedrive.base_url:
         raise UnsavedAddressError()
     schema: PipedriveSchema = await controller.refresh_schema()
