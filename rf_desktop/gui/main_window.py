@@ -1,7 +1,10 @@
 """The main window: navigation on the left, the page on the right, actions above, the sync state below.
 
+Until the owner first starts syncing (the set-up's Finish, or Start syncing here) nothing is sent, and a
+banner says so; a token or address that stopped the sync shows in a banner that leads to Connections.
 Closing the window while a tray icon is available keeps rf-desktop syncing in the tray (the first time,
-a notification says so); Quit, from the menu or the tray, stops the sync cleanly. The window's size,
+a notification says so); Quit, from the menu, the tray or the close box, first settles settings edits
+that are not saved yet (Save / Discard / Cancel), then the app stops the sync cleanly. The window's size,
 position and page are remembered between launches.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QProcess, QProcessEnvironment, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -74,23 +78,15 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(lambda _row: self._show_problem())
+        # nothing is sent before the owner says so: until then, what to do to start
+        self.start_banner, self.start_button = _banner("Start syncing", self.start_syncing)
         # a token or address stopped the sync: which service, on every page, with the way to fix it
-        self.problem_banner = MessagePanel()
-        self.fix_button = QPushButton("Open Connections")
-        self.fix_button.clicked.connect(lambda: self.show_page_named("Connections"))
-        banner_row = self.problem_banner.layout()
-        assert banner_row is not None
-        banner_row.addWidget(self.fix_button)
+        self.problem_banner, self.fix_button = _banner(
+            "Open Connections", lambda: self.show_page_named("Connections")
+        )
         page_column = QVBoxLayout()
         page_column.setContentsMargins(0, 0, 0, 0)
         page_column.setSpacing(0)
-        # nothing is sent before the owner says so: until then, what to do to start
-        self.start_banner = MessagePanel()
-        self.start_button = QPushButton("Start syncing")
-        self.start_button.clicked.connect(self.start_syncing)
-        start_row = self.start_banner.layout()
-        assert start_row is not None
-        start_row.addWidget(self.start_button)
         page_column.addWidget(self.start_banner)
         page_column.addWidget(self.problem_banner)
         page_column.addWidget(self.stack, 1)
@@ -440,6 +436,17 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.PaletteChange and self._built:
             self._apply_icons()
         super().changeEvent(event)
+
+
+def _banner(action: str, slot: Callable[[], object]) -> tuple[MessagePanel, QPushButton]:
+    """A message above the pages with the button that deals with it."""
+    banner = MessagePanel()
+    button = QPushButton(action)
+    button.clicked.connect(slot)
+    row = banner.layout()
+    assert row is not None
+    row.addWidget(button)
+    return banner, button
 
 
 # Set for the real app started from the demo's "Set up my accounts…": leaving its set-up returns to the demo.

@@ -1,7 +1,9 @@
 """The Connections page: the two API tokens, testing them, the campaigns to sync and the base URLs.
 
 Its pieces (`TokenBox`, `CampaignPicker`, `BaseUrlFields`) take the controller and a settings draft, so the
-first-run dialog reuses them with its own draft.
+first-run dialog reuses them with its own draft. Without a usable keychain a token box offers to keep the
+tokens for this session only, says how to get a keychain, and looks again on "Test again". When a token
+or address stopped the sync, the page says which service at the top, until a fix tests fine.
 """
 
 from __future__ import annotations
