@@ -16,6 +16,7 @@ from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.gui.pages.connections import ConnectionsPage
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import Runner, sign_up
+from tests.gui.test_connections_page import closed_port_url
 
 WindowFactory = Callable[[AppController], MainWindow]
 LEFT = Qt.MouseButton.LeftButton
@@ -97,3 +98,27 @@ def test_a_token_fixed_at_pipedrive_clears_when_tested_again(
     sandbox.state.pd.token = right
     qtbot.mouseClick(page.pipedrive.test_button, LEFT)
     qtbot.waitUntil(lambda: not page.problem.isVisible(), timeout=CLEARED_MS)
+
+
+def test_an_address_that_cannot_be_reached_is_named_and_clears_once_corrected(
+    sandbox_controller: AppController, make_window: WindowFactory, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    controller = sandbox_controller
+    settings = controller.settings()
+    wrong = closed_port_url() + "/rf/api/v2"
+    controller.save_settings(replace(settings, referral_factory=replace(settings.referral_factory, base_url=wrong)))
+    controller.start_engine()
+    window = make_window(controller)
+    window.show_page_named("Connections")
+    page = window.current_page()
+    assert isinstance(page, ConnectionsPage)
+    qtbot.waitUntil(page.problem.isVisible, timeout=WAIT_MS)
+    assert page.problem.title == "Cannot reach Referral Factory"
+    assert "nothing is answering at that address" in page.problem.detail
+
+    qtbot.mouseClick(page.advanced.header, LEFT)
+    edit = page.base_urls.edits["referral_factory.base_url"]
+    edit.selectAll()
+    qtbot.keyClicks(edit, sandbox.rf_base_url)  # saved by itself a moment later, and the sync looks again
+    qtbot.waitUntil(lambda: not page.problem.isVisible() and controller.state == "idle", timeout=WAIT_MS)
+    assert controller.problem_service == ""
