@@ -296,3 +296,17 @@ def test_real_keychain_is_found_by_discovery(real_keychain: TokenStore) -> None:
     real_keychain.set(PIPEDRIVE, TOKEN)
     other = TokenStore(service=real_keychain._service)
     assert other.get(PIPEDRIVE) == TOKEN
+
+
+@pytest.mark.keychain
+def test_test_again_finds_the_real_keychain_and_moves_the_session_tokens_into_it(
+    real_keychain: TokenStore,
+) -> None:
+    real_keychain.keep_for_session()
+    real_keychain.set(PIPEDRIVE, TOKEN)
+    assert real_keychain.source(PIPEDRIVE) == "session"
+    real_keychain.recheck()  # keyring's detection runs again, and finds the Secret Service
+    assert not real_keychain.session_only
+    assert real_keychain.source(PIPEDRIVE) == "keychain"
+    assert TokenStore(service=real_keychain._service).get(PIPEDRIVE) == TOKEN
+    assert real_keychain.backend_description() == "Secret Service (GNOME Keyring or KWallet)"
