@@ -88,7 +88,8 @@ class ConnectStep(_Step):
         super().__init__(
             draft,
             "Connect your accounts",
-            "Paste each API token and press Test connection. Tokens are kept in your system's keychain.",
+            "Paste each API token and press Test connection. Tokens are kept in your system's keychain "
+            "(without one, for this session only).",
         )
         self.referral_factory = TokenBox(controller, draft, REFERRAL_FACTORY)
         self.pipedrive = TokenBox(controller, draft, PIPEDRIVE)

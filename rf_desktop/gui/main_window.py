@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         self.bring_to_front()
         box = QMessageBox(
             QMessageBox.Icon.Question,
-            "rf-desktop",
+            "Quit rf-desktop",
             "Your settings changes are not saved yet.",
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard

@@ -1,4 +1,5 @@
-"""Quitting the real program at a real X display (Xvfb with a window manager), by its keys and its close
+"""Quitting the real program at a real X display (Xvfb with a window manager), by its keys, its menu under
+the pointer and its close
 box, and by SIGTERM: offscreen Qt has no window manager to close a window or deliver keys as a desktop
 does. The program runs the demo on its own database, which holds an unfinished settings draft left
 from an earlier session, so every quit has unsaved settings to deal with."""
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 )
 # window titles as the window manager shows them (Qt adds " — rf-desktop" to the main window's)
 WINDOW = rf"^{re.escape('rf-desktop (demo)')}"
-QUESTION = r"^rf-desktop$"
+QUESTION = r"^Quit rf-desktop"
 START_SECONDS = 60
 
 
@@ -150,6 +151,17 @@ def test_ctrl_q_asks_and_escape_cancels_then_return_saves_and_quits(app: App) ->
     app.keys(app.window, "ctrl+q")
     question = app.wait_for_window(QUESTION, timeout=20)
     app.keys(question, "Return")  # Save, the default: the draft is kept for next time
+    assert_clean_exit(app)
+    assert parked(app.db_path) is not None
+
+
+def test_file_quit_with_the_pointer(app: App) -> None:
+    app.xdotool("windowactivate", "--sync", app.window)
+    app.xdotool("mousemove", "--window", app.window, "24", "12", "click", "1")  # the File menu
+    time.sleep(0.5)  # the menu opens
+    app.xdotool("key", "q")  # its &Quit
+    question = app.wait_for_window(QUESTION, timeout=20)
+    app.keys(question, "Return")
     assert_clean_exit(app)
     assert parked(app.db_path) is not None
 
