@@ -1,8 +1,7 @@
-"""Quitting the real program at a real X display (Xvfb with a window manager), by its keys, its menu under
-the pointer and its close
-box, and by SIGTERM: offscreen Qt has no window manager to close a window or deliver keys as a desktop
-does. The program runs the demo on its own database, which holds an unfinished settings draft left
-from an earlier session, so every quit has unsaved settings to deal with."""
+"""Quitting the real program at a real X display (Xvfb with a window manager), by its keys, its menu
+under the pointer, its close box, and by SIGTERM: offscreen Qt has no window manager to close a window or
+deliver keys as a desktop does. The program runs the demo on its own database, which holds an unfinished
+settings draft left from an earlier session, so every quit has unsaved settings to deal with."""
 
 from __future__ import annotations
 
