@@ -14,6 +14,7 @@ from rf_desktop.core.engine import PD_TOKEN
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.gui.pages.connections import ConnectionsPage
+from rf_desktop.gui.tray import tray_tooltip
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import Runner, sign_up
 from tests.gui.test_connections_page import closed_port_url
@@ -122,3 +123,13 @@ def test_an_address_that_cannot_be_reached_is_named_and_clears_once_corrected(
     qtbot.keyClicks(edit, sandbox.rf_base_url)  # saved by itself a moment later, and the sync looks again
     qtbot.waitUntil(lambda: not page.problem.isVisible() and controller.state == "idle", timeout=WAIT_MS)
     assert controller.problem_service == ""
+
+
+def test_the_tray_names_the_service_too() -> None:
+    counts = {"sent": 1, "waiting": 0, "qualified": 0, "failed": 0}
+    message = "Pipedrive did not accept the API token (HTTP 401)."
+    tooltip = tray_tooltip("auth_error", message, counts, "Pipedrive")
+    assert tooltip.splitlines()[0] == "rf-desktop: Pipedrive rejected the token"
+    assert tray_tooltip("error", "Could not connect.", counts, "Referral Factory").splitlines()[0] == (
+        "rf-desktop: Cannot reach Referral Factory"
+    )
