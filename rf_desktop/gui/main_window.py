@@ -463,8 +463,7 @@ def start_detached(program: str, arguments: list[str], environment: dict[str, st
         for name, value in environment.items():
             variables.insert(name, value)
         process.setProcessEnvironment(variables)
-    started, _pid = process.startDetached()
-    return bool(started)
+    return bool(process.startDetached())
 
 
 def return_to_demo() -> bool:
