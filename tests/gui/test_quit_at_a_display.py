@@ -5,6 +5,7 @@ settings draft left from an earlier session, so every quit has unsaved settings 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -59,9 +60,10 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @dataclass
 class App:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     display: str
     db_path: Path
+    errors: Path  # its stderr (a file: a program it starts may hold a pipe open long after it ends)
     window: str
 
     def xdotool(self, *args: str) -> str:
@@ -77,11 +79,12 @@ class App:
         self.xdotool("windowactivate", "--sync", window)
         self.xdotool("key", "--clearmodifiers", *keys)
 
-    def wait_for_window(self, title: str, timeout: float = START_SECONDS) -> str:
-        """The first visible window whose title matches the regular expression `title`."""
+    def wait_for_window(self, title: str, timeout: float = START_SECONDS, *, ours: bool = True) -> str:
+        """The first visible window whose title matches the regular expression `title`; `ours`: one of
+        this program's, which must keep running meanwhile (not one of a program it started)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
+            assert not ours or self.process.poll() is None, self.output()
             found = subprocess.run(
                 ["xdotool", "search", "--onlyvisible", "--name", title],
                 env={**os.environ, "DISPLAY": self.display}, capture_output=True, text=True, timeout=30,
@@ -95,10 +98,7 @@ class App:
         return self.process.wait(timeout)
 
     def output(self) -> str:
-        if self.process.poll() is None:
-            return "(still running)"
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
+        return self.errors.read_text(errors="replace")
 
 
 @pytest.fixture
@@ -114,11 +114,13 @@ def app(display: str, tmp_path: Path) -> Iterator[App]:
         "RF_DESKTOP_DATA_DIR": str(tmp_path / "data"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rf_desktop", "--demo", "--db", str(db_path)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    running = App(process, display, db_path, "")
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rf_desktop", "--demo", "--db", str(db_path)],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    running = App(process, display, db_path, errors, "")
     try:
         running.window = running.wait_for_window(WINDOW)
         yield running
@@ -126,8 +128,6 @@ def app(display: str, tmp_path: Path) -> Iterator[App]:
         if process.poll() is None:
             process.kill()
             process.wait(10)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def parked(db_path: Path) -> object:
@@ -177,3 +177,43 @@ def test_sigterm_quits_cleanly_keeping_the_draft(app: App) -> None:
     app.process.send_signal(signal.SIGTERM)
     assert_clean_exit(app)
     assert parked(app.db_path) is not None
+
+
+def pid_of(app: App, window: str) -> int:
+    return int(app.xdotool("getwindowpid", window))
+
+
+def wait_gone(pid: int, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"process {pid} is still running")
+
+
+def test_leaving_the_set_up_started_from_the_demo_goes_back_to_the_demo(app: App) -> None:
+    app.xdotool("windowactivate", "--sync", app.window)
+    app.xdotool("mousemove", "--window", app.window, "24", "12", "click", "1")  # the File menu
+    time.sleep(0.5)
+    app.xdotool("key", "u")  # Set &up my accounts…
+    app.keys(app.wait_for_window(QUESTION, timeout=20), "Return")  # the demo's unfinished draft: Save
+    assert_clean_exit(app)  # the demo made way for the set-up
+
+    set_up = app.wait_for_window(r"^Set up rf-desktop", ours=False)
+    set_up_pid = pid_of(app, set_up)
+    demo_again: int | None = None
+    try:
+        app.keys(set_up, "Escape")  # leaving on the welcome page asks nothing: nothing was entered
+        demo_window = app.wait_for_window(WINDOW, ours=False)
+        demo_again = pid_of(app, demo_window)
+        assert demo_again not in (set_up_pid, app.process.pid)
+        wait_gone(set_up_pid)
+    finally:
+        for pid in (set_up_pid, demo_again):
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                wait_gone(pid)
