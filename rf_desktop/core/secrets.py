@@ -67,9 +67,13 @@ GET_A_KEYCHAIN = (
     "macOS and Windows always have one. On Linux, install GNOME Keyring (the gnome-keyring package) or "
     "KWallet (the kwalletmanager package), log out and back in, then press Test again."
 )
+_MEANWHILE = "Until then you can keep the tokens for this session only."
 DESKTOP_KEYCHAIN_HINT = (
-    f"rf-desktop keeps tokens only in your system's keychain, never in a file. {GET_A_KEYCHAIN} "
-    "Until then you can keep the tokens for this session only."
+    f"rf-desktop keeps tokens only in your system's keychain, never in a file. {GET_A_KEYCHAIN} {_MEANWHILE}"
+)
+DESKTOP_LOCKED_HINT = (
+    "Unlock your keychain (logging in to your desktop session usually does) and allow rf-desktop to use it, "
+    f"then press Test again. {_MEANWHILE}"
 )
 
 

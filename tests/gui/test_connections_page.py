@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.secrets import DESKTOP_KEYCHAIN_HINT, LOCKED_HINT, SERVICE, TokenStore
+from rf_desktop.core.secrets import DESKTOP_KEYCHAIN_HINT, DESKTOP_LOCKED_HINT, SERVICE, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.pages.connections import CAMPAIGNS_KEY, ConnectionsPage, TokenBox
@@ -199,7 +199,7 @@ def test_an_address_that_is_not_one_is_flagged_while_typing_and_can_be_reset(
 
 @pytest.mark.parametrize(
     ("backend", "hint"),
-    [(LockedKeyring(), LOCKED_HINT), (None, DESKTOP_KEYCHAIN_HINT)],
+    [(LockedKeyring(), DESKTOP_LOCKED_HINT), (None, DESKTOP_KEYCHAIN_HINT)],
     ids=["locked", "absent"],
 )
 def test_keychain_problems_show_what_to_do(
@@ -222,6 +222,8 @@ def test_keychain_problems_show_what_to_do(
         qtbot.waitUntil(lambda: box.keychain_panel.isVisible(), timeout=WAIT_MS)
         assert box.keychain_panel.kind == ERROR
         assert box.keychain_panel.detail == hint
+        assert "RF_DESKTOP_" not in hint  # environment variables are no help at a desktop
+        assert box.session_button.isVisible() and box.recheck_button.isVisible()  # and no dead end
 
         point_at(page, qtbot, sandbox.rf_base_url, sandbox.pd_base_url)
         box.keychain_panel.clear()

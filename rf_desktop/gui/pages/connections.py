@@ -38,8 +38,10 @@ from rf_desktop.core.config import DEFAULT_PD_BASE_URL, DEFAULT_RF_BASE_URL
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.secrets import (
     DESKTOP_KEYCHAIN_HINT,
+    DESKTOP_LOCKED_HINT,
     ENV_VARS,
     GET_A_KEYCHAIN,
+    KeychainLockedError,
     KeychainUnavailableError,
     SecretsError,
 )
@@ -327,7 +329,9 @@ class TokenBox(QGroupBox):
         self.tokenChanged.emit()
 
     def _keychain_problem(self, error: SecretsError) -> None:
-        hint = DESKTOP_KEYCHAIN_HINT if isinstance(error, KeychainUnavailableError) else error.hint
+        # the advice for someone at a desktop (environment variables are for servers)
+        hints = {KeychainUnavailableError: DESKTOP_KEYCHAIN_HINT, KeychainLockedError: DESKTOP_LOCKED_HINT}
+        hint = hints.get(type(error), error.hint)
         self.keychain_panel.show_message(ERROR, error.message, hint)
         self.session_button.setVisible(not self.controller.tokens.session_only)
         self.keychain_actions.show()
