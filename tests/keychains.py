@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keyring.backend import KeyringBackend
 from keyring.compat import properties
-from keyring.errors import PasswordDeleteError
+from keyring.errors import NoKeyringError, PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
@@ -28,3 +28,27 @@ class MemoryKeyring(KeyringBackend):
     def delete_password(self, service: str, username: str) -> None:
         if self.passwords.pop((service, username), None) is None:
             raise PasswordDeleteError("not stored")
+
+
+class NotYetInstalledKeyring(MemoryKeyring):
+    """A desktop without a keychain, until `installed` is set (the owner installed and started one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.installed = False
+
+    def _check(self) -> None:
+        if not self.installed:
+            raise NoKeyringError("no keychain")
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._check()
+        return super().get_password(service, username)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._check()
+        super().set_password(service, username, password)
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._check()
+        super().delete_password(service, username)

@@ -27,6 +27,7 @@ from rf_desktop.core.schema import (
     FieldDef,
     Mode,
     PipedriveSchema,
+    referral_code_field,
     split_target,
 )
 
@@ -339,7 +340,7 @@ def _check_urls(settings: Settings, _schema: PipedriveSchema | None) -> list[Iss
     return issues
 
 
-def _check_required_mappings(settings: Settings, _schema: PipedriveSchema | None) -> list[Issue]:
+def _check_required_mappings(settings: Settings, schema: PipedriveSchema | None) -> list[Issue]:
     issues = []
     pairs = {(m.source, m.target) for m in settings.mappings}
     if ("first_name", NAME_TARGET) not in pairs:
@@ -362,11 +363,17 @@ def _check_required_mappings(settings: Settings, _schema: PipedriveSchema | None
         )
     code_maps = [(i, m) for i, m in enumerate(settings.mappings) if m.source == "code"]
     if not any(m.target.startswith(f"{ITEM}:") for _, m in code_maps):
+        existing = referral_code_field(schema)
+        first = (
+            f"Map 'Referral Code' to your Pipedrive field '{existing.name}'."
+            if existing is not None
+            else "Create the Referral Code field in Pipedrive (a Lead/Deal text field), then map "
+            "'Referral Code' to it."
+        )
         issues.append(
             Issue(
                 "mappings",
-                "Create the Referral Code field in Pipedrive (a Lead/Deal text field), then map "
-                "'Referral Code' to it. rf-desktop needs it to recognise the lead or deal when it converts.",
+                f"{first} rf-desktop needs it to recognise the lead or deal when it converts.",
                 missing=True,
             )
         )

@@ -192,9 +192,9 @@ class SyncEngine:
             except Exception:  # a broken listener must not stop the sync
                 log.exception("an engine listener failed")
 
-    def _set_state(self, state: str, message: str) -> None:
+    def _set_state(self, state: str, message: str, service: str = "") -> None:
         self.state, self.message = state, message
-        self._emit(StateChanged(state, message, self.next_poll_at))
+        self._emit(StateChanged(state, message, self.next_poll_at, service))
 
     def _emit_budget(self) -> None:
         snap = self.budget.snapshot()
@@ -332,7 +332,7 @@ class SyncEngine:
             await self._cycle(ctx)
         except AuthError as error:
             await self._close_clients()
-            self._problem(AUTH_ERROR, f"{error.message} {self._hint(error)}".strip())
+            self._problem(AUTH_ERROR, f"{error.message} {self._hint(error)}".strip(), error.service)
             return None
         except BudgetExhaustedError as error:
             resets = error.resets_at or (self._now() + timedelta(hours=1))
@@ -348,7 +348,8 @@ class SyncEngine:
             delay = min(self._retry_base * 2.0 ** (self._error_streak - 1), 300.0)
             self.next_poll_at = self._now() + timedelta(seconds=delay)
             text = f"{error.message} {self._hint(error)}".strip() if isinstance(error, ApiError) else str(error)
-            self._problem(ERROR, text if self._once else f"{text} Trying again in {delay:.0f} s.")
+            at_fault = error.service if isinstance(error, ConnectionFailedError) else ""
+            self._problem(ERROR, text if self._once else f"{text} Trying again in {delay:.0f} s.", at_fault)
             return delay
         except Exception as error:  # a bug or an answer nobody foresaw must not end a continuous sync
             log.exception("a sync cycle failed unexpectedly")
@@ -383,7 +384,7 @@ class SyncEngine:
         )
         return delay
 
-    def _problem(self, state: str, message: str) -> None:
+    def _problem(self, state: str, message: str, service: str = "") -> None:
         self._summary.errors.append(message)
         # the same problem met again by the next cycle (the state went through "Syncing…" in between) is
         # logged once, until a cycle succeeds
@@ -391,7 +392,7 @@ class SyncEngine:
             row = self.store.log("error", "sync stopped" if state != ERROR else "sync problem", message)
             self._emit(LogAdded(row))
             self._logged_problem = (state, message)
-        self._set_state(state, message)
+        self._set_state(state, message, service)
 
     # -- preparing a cycle ------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ class StateChanged:
     state: str
     message: str
     next_poll_at: datetime | None
+    # the service whose token or address the owner must fix (rejected token, address not reachable)
+    service: str = ""
 
 
 @dataclass(frozen=True)

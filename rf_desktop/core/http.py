@@ -256,6 +256,38 @@ _NOT_SENT = (
 _UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
 
 
+# What the operating system's words for an unreachable address mean, for someone who is not a programmer
+# (never "[Errno -2] Name or service not known").
+_UNREACHABLE_REASONS = (
+    (
+        ("name or service not known", "nodename nor servname", "getaddrinfo failed", "name resolution",
+         "no address associated", "errno -2", "errno -3", "errno 8", "11001"),
+        "no computer by that name was found (a mistyped address, or no internet connection)",
+    ),
+    (
+        ("connection refused", "all connection attempts failed", "errno 111", "errno 61", "10061"),
+        "nothing is answering at that address",
+    ),
+    (("certificate", "ssl"), "its security certificate could not be checked"),
+    (("network is unreachable", "errno 101", "errno 51", "no route to host"), "this computer is offline"),
+)
+
+
+def unreachable_reason(exc: httpx.TransportError) -> str:
+    """Why an address could not be reached, in plain words."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "it did not answer in time"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "the address must start with https://"
+    if isinstance(exc, httpx.ProxyError):
+        return "the proxy refused the connection"
+    text = str(exc).casefold()
+    for markers, words in _UNREACHABLE_REASONS:
+        if any(marker in text for marker in markers):
+            return words
+    return "the connection failed"
+
+
 # --- the shared client -----------------------------------------------------------------------------------
 
 
@@ -487,8 +519,8 @@ class ApiClient:
         if isinstance(exc, _UNREACHABLE):
             return ConnectionFailedError(
                 self.service,
-                f"Could not connect to {self.service} at {self._host()}: {reason}.",
-                hint=f"Check the {self.service} address in Connections and the internet connection.",
+                f"Could not connect to {self.service} at {self._host()}: {unreachable_reason(exc)}.",
+                hint=f"Check the internet connection, and the {self.service} address under Advanced.",
             )
         if isinstance(exc, httpx.PoolTimeout):
             # never left this computer: too many calls at once here, not a problem at the server
@@ -505,7 +537,7 @@ class ApiClient:
         return ConnectionFailedError(
             self.service,
             f"The address {self._host()} answered (HTTP {status}), but not like the {self.service} API.",
-            hint=f"Check the {self.service} address in Connections.",
+            hint=f"Check the {self.service} address under Advanced.",
             status=status,
         )
 

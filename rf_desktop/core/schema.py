@@ -11,6 +11,7 @@ deal custom fields), so item targets use dealFields codes; a few lead-only built
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -377,3 +378,19 @@ def _parse_fields(raw_fields: list[dict[str, Any]]) -> tuple[FieldDef, ...]:
             )
         )
     return tuple(parsed)
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.casefold())
+
+
+def referral_code_field(schema: PipedriveSchema | None) -> FieldDef | None:
+    """A lead/deal custom text field meant for the Referral Code ("Referral Code", "referral-code"...)."""
+    if schema is None:
+        return None
+    custom = [f for f in schema.deal_fields if f.is_custom]
+    exact = [f for f in custom if _normalised(f.name) == "referralcode"]
+    loose = [
+        f for f in custom if "referralcode" in _normalised(f.name) and "referrer" not in f.name.casefold()
+    ]
+    return next(iter(exact or loose), None)

@@ -9,6 +9,10 @@ Keychain and the Windows Credential Locker. When keyring can offer nothing bette
 backends or a plaintext file, rf-desktop says so (KeychainUnavailableError) instead of quietly writing
 tokens to disk. Tokens never appear in exception messages.
 
+Without a usable keychain the owner may choose to keep the tokens for this session only
+(`keep_for_session`): in this process's memory, never on disk, gone when rf-desktop quits. `recheck` looks
+for a keychain again (one installed or unlocked since) and moves those tokens into it.
+
 Keychain calls can block while the system asks the user to unlock the keychain: call TokenStore methods
 from a worker thread (`loop.run_in_executor`), never on the GUI's event loop.
 """
@@ -33,7 +37,7 @@ ENV_VARS = {
     REFERRAL_FACTORY: "RF_DESKTOP_REFERRAL_FACTORY_TOKEN",
     PIPEDRIVE: "RF_DESKTOP_PIPEDRIVE_TOKEN",
 }
-TokenSource = Literal["environment", "keychain"]
+TokenSource = Literal["environment", "keychain", "session"]
 
 # Real keychains, by backend class, with the name the window shows.
 SYSTEM_KEYCHAINS = {
@@ -56,6 +60,21 @@ LOCKED_MESSAGE = "The system keychain is locked, or access to it was refused."
 LOCKED_HINT = (
     "Unlock your keychain (logging in to your desktop session usually does) and allow rf-desktop to use it, "
     f"then try again. For headless use, set {_ENV_HINT}."
+)
+
+
+# For someone at a desktop, where environment variables are no help: how to get a keychain.
+GET_A_KEYCHAIN = (
+    "macOS and Windows always have one. On Linux, install GNOME Keyring (the gnome-keyring package) or "
+    "KWallet (the kwalletmanager package), log out and back in, then press Test again."
+)
+_MEANWHILE = "Until then you can keep the tokens for this session only."
+DESKTOP_KEYCHAIN_HINT = (
+    f"rf-desktop keeps tokens only in your system's keychain, never in a file. {GET_A_KEYCHAIN} {_MEANWHILE}"
+)
+DESKTOP_LOCKED_HINT = (
+    "Unlock your keychain (logging in to your desktop session usually does) and allow rf-desktop to use it, "
+    f"then press Test again. {_MEANWHILE}"
 )
 
 
@@ -142,6 +161,15 @@ def _keychain_errors() -> Iterator[None]:
         raise
 
 
+def _detect_again() -> None:
+    """keyring picks its backend once per process; pick again, for a keychain installed or started since."""
+    reset = getattr(keyring.backend.get_all_keyring, "reset", None)
+    if callable(reset):
+        reset()
+    with _keychain_errors():
+        keyring.core.init_backend()
+
+
 class TokenStore:
     """The two API tokens: from the environment when set there, otherwise from the keychain."""
 
@@ -158,6 +186,26 @@ class TokenStore:
         self._chosen: KeyringBackend | None = None
         self._service = service
         self._environ = environ if environ is not None else os.environ
+        self._session: dict[str, str] = {}
+        self.session_only = False  # tokens are kept in memory, for this session only
+
+    def keep_for_session(self) -> None:
+        """From now on tokens are kept in memory until the process ends, and the keychain is not used."""
+        self.session_only = True
+
+    def recheck(self) -> None:
+        """Look for the keychain again (one may have been installed or unlocked since) and move the tokens
+        kept for this session into it. Raises SecretsError while there is still none."""
+        if self._given is None:
+            _detect_again()
+        self._chosen = None
+        backend = self._keychain()
+        with _keychain_errors():
+            backend.get_password(self._service, TOKEN_NAMES[0])  # a locked or absent keychain says so here
+            for name, token in self._session.items():
+                backend.set_password(self._service, name, token)
+        self._session.clear()
+        self.session_only = False
 
     def _keychain(self) -> KeyringBackend:
         if self._chosen is None:
@@ -182,17 +230,23 @@ class TokenStore:
         from_env = self._from_environment(name)
         if from_env is not None:
             return from_env
+        if self.session_only:
+            return self._session.get(name)
         backend = self._keychain()
         with _keychain_errors():
             value = backend.get_password(self._service, name)
         return value or None
 
     def set(self, name: str, token: str) -> None:
-        """Keep the token in the keychain (surrounding spaces from copy and paste removed)."""
+        """Keep the token in the keychain, or in memory for this session only (surrounding spaces from copy
+        and paste removed)."""
         self._check_name(name)
         token = token.strip()
         if not token:
             raise ValueError("The token is empty; paste the whole token.")
+        if self.session_only:
+            self._session[name] = token
+            return
         backend = self._keychain()
         with _keychain_errors():
             backend.set_password(self._service, name, token)
@@ -200,16 +254,21 @@ class TokenStore:
     def delete(self, name: str) -> None:
         """Forget the keychain's copy (a token that was never stored is fine)."""
         self._check_name(name)
+        if self.session_only:
+            self._session.pop(name, None)
+            return
         backend = self._keychain()
         # suppress sits inside: a token that was never stored is not an error
         with _keychain_errors(), suppress(PasswordDeleteError):
             backend.delete_password(self._service, name)
 
     def source(self, name: str) -> TokenSource | None:
-        """Where `get` would find the token: "environment", "keychain", or None."""
+        """Where `get` would find the token: "environment", "keychain", "session", or None."""
         self._check_name(name)
         if self._from_environment(name) is not None:
             return "environment"
+        if self.session_only:
+            return "session" if name in self._session else None
         backend = self._keychain()
         with _keychain_errors():
             stored = backend.get_password(self._service, name)
@@ -225,6 +284,8 @@ class TokenStore:
 
     def backend_description(self) -> str:
         """Which keychain holds the tokens, in words for the window; never raises."""
+        if self.session_only:
+            return "Memory, for this session only"
         try:
             backend = self._keychain()
         except SecretsError as error:

@@ -16,6 +16,8 @@ import asyncio
 import gc
 import logging
 import logging.handlers
+import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -41,8 +43,8 @@ from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.core.store import Store, StoreError
 from rf_desktop.gui import icons, theme
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.first_run import CONFIGURED, DEMO, FirstRunDialog
-from rf_desktop.gui.main_window import MainWindow
+from rf_desktop.gui.first_run import CANCELLED, CONFIGURED, DEMO, FirstRunDialog
+from rf_desktop.gui.main_window import MainWindow, return_to_demo
 from rf_desktop.gui.tasks import run_dialog
 from rf_desktop.gui.wheel_guard import install_wheel_guard
 from rf_desktop.paths import data_dir, default_db_path, demo_db_path
@@ -121,6 +123,41 @@ def setup_logging() -> Path | None:
     return path
 
 
+class TerminationRequest(QObject):
+    """SIGTERM (a logout, `kill`, a service manager stopping rf-desktop) quits as Quit does, instead of
+    ending the process with a write half done. Python runs a signal handler only when it next runs Python
+    code, which an idle Qt loop may not do for a long time: the signal also writes its number to a socket
+    Qt watches, and that wakes the loop."""
+
+    def __init__(self, on_request: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._on_request = on_request
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
+        self._previous_handler = signal.signal(signal.SIGTERM, lambda _number, _frame: None)
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._woken)
+
+    def _woken(self) -> None:
+        try:
+            numbers = self._reader.recv(64)
+        except OSError:
+            return
+        if signal.SIGTERM in numbers:  # other signals with Python handlers (Ctrl+C) write here too
+            log.info("asked to quit by SIGTERM")
+            self._on_request()
+
+    def close(self) -> None:
+        """Give SIGTERM back its previous meaning."""
+        self._notifier.setEnabled(False)
+        signal.signal(signal.SIGTERM, self._previous_handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._reader.close()
+        self._writer.close()
+
+
 # --- unexpected errors: logged and shown, never fatal -----------------------------------------------------
 
 
@@ -172,7 +209,8 @@ class ErrorReporter:
 async def first_run(controller: AppController) -> str:
     """Nothing is set up yet: the guided set-up, whose first page also offers the demo. Returns its
     outcome: CONFIGURED (saved, syncing), CONFIGURED_THEN_TEST (and the owner wants a test referral once
-    the window is open), DEMO or CANCELLED."""
+    the window is open), DEMO or CANCELLED (the window opens without syncing, or the owner goes back to
+    the demo they came from)."""
     dialog = FirstRunDialog(controller)
     dialog.setWindowIcon(icons.app_icon())
     await run_dialog(dialog)
@@ -250,7 +288,9 @@ class Session:
     window: MainWindow
 
     async def close(self) -> None:
-        """Stop the sync cleanly, then close the window for good."""
+        """Quit in order: the settings draft (saved, or kept for next time), then the sync (the engine
+        stops and the store closes), then the window, for good."""
+        self.window.save_draft()
         await self.controller.shutdown()
         self.window.close_for_quit()
 
@@ -271,7 +311,8 @@ async def open_store(path: Callable[[], Path]) -> Store | None:
 
 async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppController, str | None] | int:
     """The controller over the right database (running the set-up on a first run) and the set-up's outcome
-    when it just ran (None otherwise); or an exit status."""
+    when it just ran (CONFIGURED, CONFIGURED_THEN_TEST or CANCELLED; None when it did not run); or an exit
+    status."""
     if not demo:
         store = await open_store(lambda: db_path or default_db_path())
         if store is None:
@@ -283,9 +324,12 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
         outcome = await first_run(controller)
         if outcome in (CONFIGURED, CONFIGURED_THEN_TEST):
             return controller, outcome
+        if outcome != DEMO and not return_to_demo():
+            # the set-up was left: the window opens, not syncing, where it can be finished page by page
+            return controller, CANCELLED
         await controller.shutdown()
         if outcome != DEMO:
-            return 0
+            return 0  # back in the demo the owner came from
         db_path = None
     sandbox = await asyncio.get_running_loop().run_in_executor(None, start_demo_sandbox)
     store = await open_store(lambda: fresh_demo_database(db_path))
@@ -312,14 +356,18 @@ async def open_session(
         return opened
     controller, set_up = opened
     try:
-        controller.start_engine()
+        # syncing starts once the owner has started it: a set-up finished, or Start pressed
+        if controller.demo or set_up in (CONFIGURED, CONFIGURED_THEN_TEST) or controller.sync_started():
+            controller.start_engine()
     except AlreadySyncingError as error:
         await controller.shutdown()
         await tell(QMessageBox.Icon.Warning, "rf-desktop is already running", str(error))
         return 1
     window = MainWindow(controller, ui_settings)
-    if controller.demo or set_up:
+    if controller.demo or set_up in (CONFIGURED, CONFIGURED_THEN_TEST):
         window.show_page_named("Invited users")  # where the referrals arrive
+    elif set_up == CANCELLED:
+        window.show_page_named("Connections")  # where the set-up carries on
     window.show()
     if set_up == CONFIGURED_THEN_TEST:
         window.open_test_wizard()
@@ -332,6 +380,7 @@ async def main(
     """Run one session of the app until the owner quits (or the desktop session ends); the exit status."""
     quit_requested = asyncio.Event()
     app.aboutToQuit.connect(quit_requested.set)
+    terminated = TerminationRequest(quit_requested.set)
     try:
         session = await open_session(demo, db_path, ui_settings)
         if isinstance(session, int):
@@ -343,6 +392,7 @@ async def main(
         finally:
             await session.close()
     finally:
+        terminated.close()
         app.aboutToQuit.disconnect(quit_requested.set)
 
 

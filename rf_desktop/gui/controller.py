@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from rf_desktop.core import config, connections, vocabulary
-from rf_desktop.core.config import Issue, Settings
+from rf_desktop.core.config import Issue, PipedriveSettings, Settings
 from rf_desktop.core.doctor import DoctorReport, examine
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
 from rf_desktop.core.events import (
@@ -45,6 +45,9 @@ EngineFactory = Callable[[Store, TokenSource], SyncEngine]
 
 TOKEN_NAMES = (RF_TOKEN, PD_TOKEN)
 ENGINE_TASK = "engine"
+# Whether the owner has started syncing (finished the set-up or pressed Start): until then, settings that
+# become complete on a settings page do not start the sync by themselves.
+SYNC_STARTED_KEY = "sync_started"
 # How long Quit waits for the call in flight before abandoning it (every write is safe to resume).
 STOP_TIMEOUT = 15.0
 # Where each kind of record opens in Pipedrive's web app, below its web base URL.
@@ -68,6 +71,8 @@ class AppController(QObject):
     referralFailed = Signal(object)
     # shutdown has begun: views stop refreshing from the store, which is about to close
     closing = Signal()
+    # where tokens are kept changed (this session only, or a keychain found again): token views reload
+    keychainChanged = Signal()
 
     def __init__(
         self,
@@ -98,6 +103,8 @@ class AppController(QObject):
         self.state = NOT_CONFIGURED
         self.state_message = ""
         self.next_poll_at: datetime | None = None
+        # the service whose token or address stopped the sync ("" when none is at fault)
+        self.problem_service = ""
         self.budget: BudgetChanged | None = None
         self._load_cached_schema()
 
@@ -145,15 +152,16 @@ class AppController(QObject):
         self._schema, self._schema_stamp = schema, stamp
         return True
 
-    async def refresh_schema(self) -> PipedriveSchema:
-        """Fetch the fields, pipelines and stages again (the Refresh buttons); raises ApiError or
-        NotConnectedError for the page to show."""
+    async def refresh_schema(self, pipedrive: PipedriveSettings | None = None) -> PipedriveSchema:
+        """Fetch the fields, pipelines and stages again (the Refresh buttons) from the saved Pipedrive
+        address, or from `pipedrive`'s (the set-up's, not saved yet); raises ApiError or NotConnectedError
+        for the page to show."""
         self.schemaLoading.emit(True)
         try:
             token = await self.read_token(PD_TOKEN)
             if not token:
                 raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
-            pipedrive = self.settings().pipedrive
+            pipedrive = pipedrive or self.settings().pipedrive
             base = connections.pipedrive_api_base(pipedrive.base_url, pipedrive.company_domain)
             schema = await connections.fetch_schema(base, token)
             self.store.save_schema(schema)
@@ -185,6 +193,16 @@ class AppController(QObject):
         """Tokens for this session only (the demo's): kept in memory, never written to the keychain."""
         self._session_tokens.update(tokens)
         self._tokens_changed()
+
+    def keep_tokens_for_session(self) -> None:
+        """No usable keychain: tokens entered from now on are kept in memory until rf-desktop quits."""
+        self.tokens.keep_for_session()
+        self.keychainChanged.emit()
+
+    async def recheck_keychain(self) -> None:
+        """Look for the keychain again; tokens kept for this session move into it. Raises SecretsError."""
+        await self._in_executor(self.tokens.recheck)
+        self.keychainChanged.emit()
 
     async def load_tokens(self) -> None:
         """Read both tokens from the keychain once, for the engine. A keychain that is locked or missing
@@ -242,6 +260,19 @@ class AppController(QObject):
 
     # --- the engine -----------------------------------------------------------------------------------
 
+    def sync_started(self) -> bool:
+        """True once the owner has started syncing this database (it then starts with the app). A store
+        from before this was recorded counts as started when its settings are complete."""
+        started = self.store.get_kv(SYNC_STARTED_KEY)
+        if started is None:
+            started = self.settings_complete()
+            self.store.set_kv(SYNC_STARTED_KEY, started)
+        return bool(started)
+
+    def settings_complete(self) -> bool:
+        """The saved settings are complete enough to sync on."""
+        return self.has_settings() and config.is_valid(self.settings(), self.schema())
+
     def start_engine(self) -> None:
         """Start syncing on the running loop. Raises AlreadySyncingError when another process syncs this
         database (two engines would race to create the same records)."""
@@ -250,6 +281,7 @@ class AppController(QObject):
         lock = InstanceLock(self.store.path)
         lock.acquire()
         self._lock = lock
+        self.store.set_kv(SYNC_STARTED_KEY, True)
         self.engine = self._engine_factory(self.store, self._engine_token)
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.spawn(ENGINE_TASK, self.engine.run())
@@ -263,6 +295,7 @@ class AppController(QObject):
             self.logAdded.emit(event.row)
         elif isinstance(event, StateChanged):
             self.state, self.state_message, self.next_poll_at = event.state, event.message, event.next_poll_at
+            self.problem_service = event.service
             if self._load_cached_schema():
                 self.schemaChanged.emit(self._schema)
             self.stateChanged.emit(event.state, event.message)
@@ -295,6 +328,12 @@ class AppController(QObject):
     def sync_now(self) -> None:
         if self.engine is not None:
             self.engine.sync_now()
+
+    def recheck(self) -> None:
+        """A token or address was just tested and works: the sync tries again now, instead of waiting
+        for its next look."""
+        if self.engine is not None:
+            self.engine.reload_settings()
 
     def retry(self, rf_user_id: int) -> None:
         if self.engine is not None:

@@ -6,21 +6,24 @@ half-finished set-up is not a configuration the sync could run on. The caller re
 CONFIGURED (settings saved, sync started), DEMO ("Try the demo instead") or CANCELLED.
 `exec()`/`finished` give the same as a result code: Accepted, DEMO_RESULT or Rejected.
 
-The API addresses are the saved ones (the real services by default); changing them is for the
-Connections page's Advanced section, not for a first set-up.
+The API addresses (the real services by default) wait under Advanced on the connect step, as on the
+Connections page, for an owner who was given another address (a proxy, a regional endpoint). Cancel asks
+first; the caller then opens the window (not syncing) or returns to the demo the owner came from.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QVBoxLayout, QWidget, QWizard, QWizardPage
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton, QCheckBox, QMessageBox, QVBoxLayout, QWidget, QWizard, QWizardPage
 
 from rf_desktop.core.config import Issue
 from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.gui.pages.connections import (
     PIPEDRIVE,
     REFERRAL_FACTORY,
+    BaseUrlFields,
     CampaignPicker,
     CheckResult,
     TokenBox,
@@ -36,6 +39,7 @@ from rf_desktop.gui.pages.rules import ModeChooser, QualificationChooser
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
     BusyIndicator,
+    Fold,
     MessagePanel,
     buddy_label,
     hint_label,
@@ -84,7 +88,8 @@ class ConnectStep(_Step):
         super().__init__(
             draft,
             "Connect your accounts",
-            "Paste each API token and press Test connection. Tokens are kept in your system's keychain.",
+            "Paste each API token and press Test connection. Tokens are kept in your system's keychain "
+            "(without one, for this session only).",
         )
         self.referral_factory = TokenBox(controller, draft, REFERRAL_FACTORY)
         self.pipedrive = TokenBox(controller, draft, PIPEDRIVE)
@@ -92,6 +97,9 @@ class ConnectStep(_Step):
             box.tested.connect(self.completeChanged)
             box.tokenChanged.connect(self.completeChanged)
             self.column.addWidget(box)
+        self.base_urls = BaseUrlFields(draft)
+        self.advanced = Fold("&Advanced", self.base_urls)
+        self.column.addWidget(self.advanced)
         self.column.addStretch(1)
 
     def isComplete(self) -> bool:
@@ -225,6 +233,7 @@ class FirstRunDialog(QWizard):
         super().__init__(parent)
         self.controller = controller
         self.outcome = CANCELLED
+        self.leave_box: QMessageBox | None = None  # "Leave the set-up?", while it is asked
         self.send_test_referral = False  # the owner asked for a test referral once the window is open
         self.setWindowTitle("Set up rf-desktop")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
@@ -285,6 +294,34 @@ class FirstRunDialog(QWizard):
         super().accept()
 
     def reject(self) -> None:
+        """Cancel, Escape or the close box: past the welcome page, only once the owner confirms."""
+        if self.leave_box is not None:
+            self.leave_box.raise_()
+            return
+        if self.currentId() <= 0:
+            self._leave()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Set up rf-desktop", "Leave the set-up?", parent=self)
+        box.setInformativeText(
+            "Nothing is sent to Pipedrive. Tokens that passed their test stay in your keychain; the rest of "
+            "what you chose here is not kept. You can finish on the Connections, Mapping and Rules pages."
+        )
+        leave = box.addButton("&Leave the set-up", QMessageBox.ButtonRole.AcceptRole)
+        stay = box.addButton("&Continue setting up", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+        box.setEscapeButton(stay)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._leave_answered(box, leave))
+        self.leave_box = box
+        box.open()
+
+    def _leave_answered(self, box: QMessageBox, leave: QAbstractButton) -> None:
+        self.leave_box = None
+        box.deleteLater()
+        if box.clickedButton() is leave:
+            self._leave()
+
+    def _leave(self) -> None:
         self.outcome = CANCELLED
         super().reject()
 

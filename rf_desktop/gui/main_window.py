@@ -1,15 +1,20 @@
 """The main window: navigation on the left, the page on the right, actions above, the sync state below.
 
+Until the owner first starts syncing (the set-up's Finish, or Start syncing here) nothing is sent, and a
+banner says so; a token or address that stopped the sync shows in a banner that leads to Connections.
 Closing the window while a tray icon is available keeps rf-desktop syncing in the tray (the first time,
-a notification says so); Quit, from the menu or the tray, stops the sync cleanly. The window's size,
+a notification says so); Quit, from the menu, the tray or the close box, first settles settings edits
+that are not saved yet (Save / Discard / Cancel), then the app stops the sync cleanly. The window's size,
 position and page are remembered between launches.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QProcess, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QProcess, QProcessEnvironment, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -17,18 +22,23 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QStackedWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
 from rf_desktop import __version__
+from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.doctor_dialog import DoctorDialog
 from rf_desktop.gui.pages import create_pages
 from rf_desktop.gui.tray import Tray
-from rf_desktop.gui.widgets.sync_status import SyncStatusBar
+from rf_desktop.gui.widgets.form_helpers import ERROR, INFO, MessagePanel
+from rf_desktop.gui.widgets.settings_draft import SettingsDraft
+from rf_desktop.gui.widgets.sync_status import SyncStatusBar, problem_title
 
 DEFAULT_SIZE = QSize(1280, 760)
 NAV_WIDTH = 170
@@ -49,6 +59,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.ui_settings = ui_settings if ui_settings is not None else QSettings()
         self.quitting = False
+        self.unsaved_box: QMessageBox | None = None  # the question Quit asks about unsaved settings
         self._built = False
         self.doctor_dialog: DoctorDialog | None = None
         self.wizard: QWidget | None = None
@@ -68,13 +79,26 @@ class MainWindow(QMainWindow):
             self.nav.addItem(QListWidgetItem(str(getattr(page, "title", ""))))
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(lambda _row: self._show_problem())
+        # nothing is sent before the owner says so: until then, what to do to start
+        self.start_banner, self.start_button = _banner("Start syncing", self.start_syncing)
+        # a token or address stopped the sync: which service, on every page, with the way to fix it
+        self.problem_banner, self.fix_button = _banner(
+            "Open Connections", lambda: self.show_page_named("Connections")
+        )
+        page_column = QVBoxLayout()
+        page_column.setContentsMargins(0, 0, 0, 0)
+        page_column.setSpacing(0)
+        page_column.addWidget(self.start_banner)
+        page_column.addWidget(self.problem_banner)
+        page_column.addWidget(self.stack, 1)
 
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         row.addWidget(self.nav)
-        row.addWidget(self.stack, 1)
+        row.addLayout(page_column, 1)
         self.setCentralWidget(central)
 
         self._create_actions()
@@ -88,9 +112,13 @@ class MainWindow(QMainWindow):
         self.tray.show()
 
         controller.stateChanged.connect(lambda *_: self._update_sync_actions())
+        controller.settingsChanged.connect(lambda *_: self._update_sync_actions())
+        controller.schemaChanged.connect(lambda *_: self._update_sync_actions())
+        controller.stateChanged.connect(lambda *_: self._show_problem())
         self._apply_icons()
         self._update_sync_actions()
         self._restore()
+        self._show_problem()
         self._built = True
 
     # --- actions and menus ----------------------------------------------------------------------------
@@ -179,10 +207,57 @@ class MainWindow(QMainWindow):
     def _update_sync_actions(self) -> None:
         has_engine = self.controller.engine is not None
         paused = self.controller.paused
-        self.pause_action.setText("&Resume syncing" if paused else "&Pause syncing")
-        self.pause_action.setIcon(icons.icon("resume" if paused else "pause"))
-        self.pause_action.setEnabled(has_engine)
+        if has_engine:
+            self.pause_action.setText("&Resume syncing" if paused else "&Pause syncing")
+            self.pause_action.setEnabled(True)
+        else:
+            # before the first start, the same button starts syncing, once the settings are complete
+            self.pause_action.setText("&Start syncing")
+            self.pause_action.setEnabled(self._can_start())
+        self.pause_action.setIcon(icons.icon("resume" if paused or not has_engine else "pause"))
         self.sync_action.setEnabled(has_engine and not paused)
+        self._show_start_banner()
+
+    def _can_start(self) -> bool:
+        return not self.controller.closed and self.controller.settings_complete()
+
+    def _show_start_banner(self) -> None:
+        if self.controller.engine is not None or self.controller.closed:
+            self.start_banner.clear()
+            return
+        if self._can_start():
+            detail = (
+                "Your settings are complete. When Connections, Mapping and Rules are as you want them, "
+                "press Start syncing."
+            )
+        else:
+            detail = "Finish Connections, Mapping and Rules first; each page says what it still needs."
+        self.start_banner.show_message(INFO, "rf-desktop is not sending anything to Pipedrive yet.", detail)
+        self.start_button.setEnabled(self._can_start())
+
+    def start_syncing(self) -> None:
+        """The owner's Start: the latest edits are saved first, then the sync begins."""
+        self.save_draft()
+        if not self._can_start():
+            self._update_sync_actions()
+            return
+        try:
+            self.controller.start_engine()
+        except AlreadySyncingError as error:
+            QMessageBox.warning(self, "rf-desktop is already syncing", str(error))
+            return
+        self._update_sync_actions()
+
+    def _show_problem(self) -> None:
+        """The banner, except on Connections, whose own banner there says the same beside the fix."""
+        service = self.controller.problem_service
+        on_connections = getattr(self.current_page(), "title", "") == "Connections"
+        if service and not on_connections:
+            self.problem_banner.show_message(
+                ERROR, problem_title(self.controller.state, service), self.controller.state_message
+            )
+        else:
+            self.problem_banner.clear()
 
     # --- what the actions do --------------------------------------------------------------------------
 
@@ -207,7 +282,9 @@ class MainWindow(QMainWindow):
             focus()
 
     def toggle_pause(self) -> None:
-        if self.controller.paused:
+        if self.controller.engine is None:
+            self.start_syncing()
+        elif self.controller.paused:
             self.controller.resume()
         else:
             self.controller.pause()
@@ -267,13 +344,60 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def request_quit(self) -> None:
-        self.quitRequested.emit()
+        """Quit (from the menu, Ctrl+Q, the tray or the close box): settings edits that can be saved are
+        saved; edits that cannot be saved yet are the owner's to keep or throw away first."""
+        if self.unsaved_box is not None:
+            self.unsaved_box.raise_()
+            return
+        errors = self.draft.flush()
+        if not errors:
+            self.quitRequested.emit()
+            return
+        self.bring_to_front()
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Quit rf-desktop",
+            "Your settings changes are not saved yet.",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            f"Still to fix: {errors[0].message}\n\nSave keeps them unfinished, to carry on next time (the "
+            "sync keeps using your last complete settings). Discard goes back to those settings."
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.button(QMessageBox.StandardButton.Save).setText("&Save")
+        box.button(QMessageBox.StandardButton.Discard).setText("&Discard")
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._unsaved_answered(box))
+        self.unsaved_box = box
+        box.open()
+
+    def _unsaved_answered(self, box: QMessageBox) -> None:
+        self.unsaved_box = None
+        box.deleteLater()
+        answer = box.standardButton(box.clickedButton()) if box.clickedButton() else None
+        if answer == QMessageBox.StandardButton.Discard:
+            self.draft.discard()
+        if answer in (QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Discard):
+            self.quitRequested.emit()
+
+    @property
+    def draft(self) -> SettingsDraft:
+        """The settings pages' shared draft of the settings."""
+        return SettingsDraft.shared(self.controller)
+
+    def save_draft(self) -> None:
+        """The first step of every quit: unsaved settings edits are saved, or kept for next time."""
+        self.draft.flush()
 
     def leave_demo_for_set_up(self) -> None:
         """Start rf-desktop on the owner's own data (its guided set-up runs, since nothing is set up yet)
         and close the demo, whose sandbox and throwaway database go with it."""
         program, arguments = real_app_command()
-        if QProcess.startDetached(program, arguments):
+        if start_detached(program, arguments, {FROM_DEMO_VARIABLE: "1"}):
             self.request_quit()
         else:
             QMessageBox.warning(self, "rf-desktop", f"Could not start {program}. Run rf-desktop without --demo.")
@@ -324,6 +448,43 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.PaletteChange and self._built:
             self._apply_icons()
         super().changeEvent(event)
+
+
+def _banner(action: str, slot: Callable[[], object]) -> tuple[MessagePanel, QPushButton]:
+    """A message above the pages with the button that deals with it."""
+    banner = MessagePanel()
+    button = QPushButton(action)
+    button.clicked.connect(slot)
+    row = banner.layout()
+    assert row is not None
+    row.addWidget(button)
+    return banner, button
+
+
+# Set for the real app started from the demo's "Set up my accounts…": leaving its set-up returns to the demo.
+FROM_DEMO_VARIABLE = "RF_DESKTOP_FROM_DEMO"
+
+
+def start_detached(program: str, arguments: list[str], environment: dict[str, str] | None = None) -> bool:
+    """Start another rf-desktop that outlives this one, with extra environment variables."""
+    process = QProcess()
+    process.setProgram(program)
+    process.setArguments(arguments)
+    if environment:
+        variables = QProcessEnvironment.systemEnvironment()
+        for name, value in environment.items():
+            variables.insert(name, value)
+        process.setProcessEnvironment(variables)
+    return bool(process.startDetached())
+
+
+def return_to_demo() -> bool:
+    """This app was started from the demo to set up real accounts and the owner left the set-up: start
+    the demo again. False when it was not started from the demo (or the demo could not start)."""
+    if not os.environ.get(FROM_DEMO_VARIABLE):
+        return False
+    program, arguments = real_app_command()
+    return start_detached(program, [*arguments, "--demo"])
 
 
 def real_app_command() -> tuple[str, list[str]]:

@@ -38,8 +38,9 @@ def tray_icon_name(state: str) -> str:
     return TRAY_ICONS.get(state, "tray-setup")
 
 
-def tray_tooltip(state: str, message: str, counts: Mapping[str, int]) -> str:
-    lines = [f"rf-desktop: {state_label(state)}", counts_text(counts)]
+def tray_tooltip(state: str, message: str, counts: Mapping[str, int], service: str = "") -> str:
+    """`service`: the one whose token or address stopped the sync, if any."""
+    lines = [f"rf-desktop: {state_label(state, service)}", counts_text(counts)]
     if message and state not in ("idle", "running"):
         lines.append(message)
     return "\n".join(lines)
@@ -114,7 +115,12 @@ class Tray(QObject):
             return
         self.icon.setIcon(icons.icon(tray_icon_name(self.controller.state)))
         self.icon.setToolTip(
-            tray_tooltip(self.controller.state, self.controller.state_message, self.controller.standing_counts())
+            tray_tooltip(
+                self.controller.state,
+                self.controller.state_message,
+                self.controller.standing_counts(),
+                self.controller.problem_service,
+            )
         )
 
     def _counts_changed(self, _rf_user_id: int) -> None:

@@ -313,6 +313,14 @@ def test_default_settings_need_a_campaign_and_a_referral_code() -> None:
     assert not is_valid(Settings())
 
 
+def test_an_account_with_a_referral_code_field_is_asked_to_map_it_not_to_create_it() -> None:
+    settings = valid_settings()
+    settings.mappings = [m for m in settings.mappings if m.source != "code"]
+    found = messages(settings, SCHEMA)
+    assert found[0].startswith("Map 'Referral Code' to your Pipedrive field 'Referral Code'.")
+    assert not any("Create the Referral Code field" in message for message in found)
+
+
 def test_someone_must_be_sent() -> None:
     settings = valid_settings()
     settings.referral_factory.sync_invited = False

@@ -293,7 +293,29 @@ async def test_unreachable_host_raises_connection_failed_with_a_hint() -> None:
         with pytest.raises(ConnectionFailedError) as caught:
             await client.post()
     assert len(seen) == 2
-    assert "demo.invalid" in caught.value.message and "Check the Demo address" in caught.value.hint
+    assert "demo.invalid" in caught.value.message and "the Demo address under Advanced" in caught.value.hint
+    assert caught.value.message.endswith(": nothing is answering at that address.")
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (httpx.ConnectError("[Errno -2] Name or service not known"), "no computer by that name was found"),
+        (httpx.ConnectError("[Errno 8] nodename nor servname provided"), "no computer by that name was found"),
+        (httpx.ConnectError("[Errno 101] Network is unreachable"), "this computer is offline"),
+        (httpx.ConnectTimeout("timed out"), "it did not answer in time"),
+        (httpx.UnsupportedProtocol("Request URL is missing an 'http://' or 'https://' protocol."),
+         "the address must start with https://"),
+        (httpx.ConnectError("something new"), "the connection failed"),
+    ],
+)
+async def test_an_unreachable_address_is_explained_in_plain_words(error: httpx.TransportError, words: str) -> None:
+    handler, _seen = scripted(error)
+    async with make_client(handler, max_attempts=1) as client:
+        with pytest.raises(ConnectionFailedError) as caught:
+            await client.post()
+    assert f": {words}" in caught.value.message
+    assert "Errno" not in str(caught.value)
 
 
 # --- what is sent, and observing answers --------------------------------------------------------------

@@ -30,7 +30,7 @@ from rf_desktop.core.secrets import (
     choose_backend,
 )
 from tests.conftest import no_keychain
-from tests.keychains import MemoryKeyring
+from tests.keychains import MemoryKeyring, NotYetInstalledKeyring
 
 TOKEN = "pd-token-5c1e0d9b7a"
 
@@ -68,6 +68,38 @@ def _no_token_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- the keychain through an in-memory backend ---
+
+
+def test_without_a_keychain_tokens_can_be_kept_for_this_session_then_moved_into_a_new_keychain() -> None:
+    absent = NotYetInstalledKeyring()
+    tokens = TokenStore(absent, environ={})
+    with pytest.raises(KeychainUnavailableError):
+        tokens.set(PIPEDRIVE, TOKEN)
+    tokens.keep_for_session()
+    tokens.set(PIPEDRIVE, f" {TOKEN} ")
+    assert tokens.get(PIPEDRIVE) == TOKEN
+    assert tokens.source(PIPEDRIVE) == "session" and tokens.source(REFERRAL_FACTORY) is None
+    assert tokens.backend_description() == "Memory, for this session only"
+    assert absent.passwords == {}  # nothing was written anywhere
+    with pytest.raises(KeychainUnavailableError):
+        tokens.recheck()  # still none: the tokens stay in memory
+    assert tokens.session_only and tokens.get(PIPEDRIVE) == TOKEN
+
+    absent.installed = True
+    tokens.recheck()
+    assert not tokens.session_only
+    assert absent.passwords == {(SERVICE, PIPEDRIVE): TOKEN}
+    assert tokens.source(PIPEDRIVE) == "keychain"
+    tokens.delete(PIPEDRIVE)
+    assert tokens.get(PIPEDRIVE) is None
+
+
+def test_a_session_only_token_can_be_removed() -> None:
+    tokens = TokenStore(NotYetInstalledKeyring(), environ={})
+    tokens.keep_for_session()
+    tokens.set(REFERRAL_FACTORY, TOKEN)
+    tokens.delete(REFERRAL_FACTORY)
+    assert tokens.get(REFERRAL_FACTORY) is None and tokens.source(REFERRAL_FACTORY) is None
 
 
 def test_set_get_delete_round_trip(memory: MemoryKeyring) -> None:
@@ -264,3 +296,17 @@ def test_real_keychain_is_found_by_discovery(real_keychain: TokenStore) -> None:
     real_keychain.set(PIPEDRIVE, TOKEN)
     other = TokenStore(service=real_keychain._service)
     assert other.get(PIPEDRIVE) == TOKEN
+
+
+@pytest.mark.keychain
+def test_test_again_finds_the_real_keychain_and_moves_the_session_tokens_into_it(
+    real_keychain: TokenStore,
+) -> None:
+    real_keychain.keep_for_session()
+    real_keychain.set(PIPEDRIVE, TOKEN)
+    assert real_keychain.source(PIPEDRIVE) == "session"
+    real_keychain.recheck()  # keyring's detection runs again, and finds the Secret Service
+    assert not real_keychain.session_only
+    assert real_keychain.source(PIPEDRIVE) == "keychain"
+    assert TokenStore(service=real_keychain._service).get(PIPEDRIVE) == TOKEN
+    assert real_keychain.backend_description() == "Secret Service (GNOME Keyring or KWallet)"

@@ -148,7 +148,10 @@ def test_the_first_run_sets_up_or_opens_the_demo(
     if isinstance(result, Session):
         sessions.append(result)
     if outcome == CANCELLED:
-        assert result == 0
+        # no dead end: the window opens where the set-up carries on, without syncing
+        assert isinstance(result, Session) and not result.controller.demo
+        assert result.controller.engine is None
+        assert result.window.current_page().title == "Connections"  # type: ignore[attr-defined]
     elif outcome in (CONFIGURED, gui_app.CONFIGURED_THEN_TEST):
         assert isinstance(result, Session) and not result.controller.demo
         assert result.controller.engine is not None
@@ -156,6 +159,28 @@ def test_the_first_run_sets_up_or_opens_the_demo(
     else:
         assert isinstance(result, Session) and result.controller.demo
         assert Path(result.controller.store.path) == data_dir / "demo.sqlite3"
+
+
+def test_leaving_the_set_up_started_from_the_demo_returns_to_the_demo(
+    data_dir: Path,
+    ui_settings: QSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    run: Runner,
+    memory_keychain: Any,
+) -> None:
+    async def leave(*_args: Any) -> str:
+        return CANCELLED
+
+    started: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(gui_app, "first_run", leave)
+    monkeypatch.setattr(
+        "rf_desktop.gui.main_window.start_detached",
+        lambda program, arguments, environment=None: started.append((program, list(arguments))) or True,
+    )
+    monkeypatch.setenv("RF_DESKTOP_FROM_DEMO", "1")
+    result = run(open_session(False, data_dir / "real.sqlite3", ui_settings), timeout=20)
+    assert result == 0
+    assert started == [(sys.executable, ["-m", "rf_desktop", "--demo"])]
 
 
 def test_a_configured_app_opens_without_asking(

@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.secrets import LOCKED_HINT, UNAVAILABLE_HINT, TokenStore
+from rf_desktop.core.secrets import DESKTOP_KEYCHAIN_HINT, DESKTOP_LOCKED_HINT, SERVICE, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.pages.connections import CAMPAIGNS_KEY, ConnectionsPage, TokenBox
@@ -27,6 +27,7 @@ from rf_desktop.gui.widgets.form_helpers import ERROR, INFO, SUCCESS
 from rf_desktop.gui.widgets.settings_draft import DRAFT_KEY, UNSAVED
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import MemoryKeyring, fast_engine
+from tests.keychains import NotYetInstalledKeyring
 
 LEFT = Qt.MouseButton.LeftButton
 WAIT_MS = 15_000
@@ -170,7 +171,9 @@ def test_an_address_nobody_answers_on_shows_the_network_message(
 
     assert box.result_panel.kind == ERROR
     assert box.result_panel.title.startswith("Could not connect to Referral Factory")
-    assert "address in Connections and the internet connection" in box.result_panel.detail
+    assert box.result_panel.title.endswith(": nothing is answering at that address.")
+    assert "Errno" not in box.result_panel.title
+    assert "the Referral Factory address under Advanced" in box.result_panel.detail
 
 
 def test_an_address_that_is_not_one_is_flagged_while_typing_and_can_be_reset(
@@ -196,7 +199,7 @@ def test_an_address_that_is_not_one_is_flagged_while_typing_and_can_be_reset(
 
 @pytest.mark.parametrize(
     ("backend", "hint"),
-    [(LockedKeyring(), LOCKED_HINT), (None, UNAVAILABLE_HINT)],
+    [(LockedKeyring(), DESKTOP_LOCKED_HINT), (None, DESKTOP_KEYCHAIN_HINT)],
     ids=["locked", "absent"],
 )
 def test_keychain_problems_show_what_to_do(
@@ -219,6 +222,8 @@ def test_keychain_problems_show_what_to_do(
         qtbot.waitUntil(lambda: box.keychain_panel.isVisible(), timeout=WAIT_MS)
         assert box.keychain_panel.kind == ERROR
         assert box.keychain_panel.detail == hint
+        assert "RF_DESKTOP_" not in hint  # environment variables are no help at a desktop
+        assert box.session_button.isVisible() and box.recheck_button.isVisible()  # and no dead end
 
         point_at(page, qtbot, sandbox.rf_base_url, sandbox.pd_base_url)
         box.keychain_panel.clear()
@@ -227,6 +232,49 @@ def test_keychain_problems_show_what_to_do(
         assert box.keychain_panel.isVisible()
         assert box.keychain_panel.detail == hint
         assert "could not be stored" in box.result_panel.detail
+    finally:
+        page.close()
+        run(controller.shutdown(timeout=5))
+
+
+def test_without_a_keychain_tokens_are_kept_for_this_session_until_test_again_finds_one(
+    loop: asyncio.AbstractEventLoop, store: Store, sandbox: SandboxServer, run: Any, qtbot: QtBot
+) -> None:
+    absent = NotYetInstalledKeyring()
+    controller = AppController(store, TokenStore(absent, environ={}), engine_factory=fast_engine)
+    page = open_page(controller, qtbot)
+    try:
+        point_at(page, qtbot, sandbox.rf_base_url, sandbox.pd_base_url)
+        box, other = page.pipedrive, page.referral_factory
+        qtbot.waitUntil(box.keychain_panel.isVisible, timeout=WAIT_MS)
+        assert box.keychain_panel.title == "No system keychain was found."
+        assert "gnome-keyring" in box.keychain_panel.detail and "macOS and Windows" in box.keychain_panel.detail
+        assert "RF_DESKTOP_" not in box.keychain_panel.detail  # no advice a window user cannot follow
+        assert box.session_button.isVisible() and box.recheck_button.isVisible()
+
+        qtbot.mouseClick(box.session_button, LEFT)
+        # both boxes now say, for as long as it lasts, where the tokens are
+        for shown in (box, other):
+            qtbot.waitUntil(lambda b=shown: b.keychain_panel.kind == INFO, timeout=WAIT_MS)
+            assert shown.keychain_panel.title == "Tokens are kept for this session only."
+            assert not shown.session_button.isVisible() and shown.recheck_button.isVisible()
+        type_token_and_test(box, qtbot, sandbox.state.pd.token)
+        assert box.result_panel.kind == SUCCESS
+        qtbot.waitUntil(lambda: box.showing_stored, timeout=WAIT_MS)
+        assert box.stored_label.text().startswith("Kept for this session only")
+        assert absent.passwords == {}
+        assert run(controller.read_token(PD_TOKEN)) == sandbox.state.pd.token
+
+        qtbot.mouseClick(box.recheck_button, LEFT)  # still none
+        qtbot.waitUntil(lambda: box.keychain_panel.kind == ERROR, timeout=WAIT_MS)
+        assert controller.tokens.session_only
+
+        absent.installed = True  # the owner installed a keychain and logged in again
+        qtbot.mouseClick(box.recheck_button, LEFT)
+        qtbot.waitUntil(lambda: not box.keychain_panel.isVisible(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: box.stored_label.text().startswith("Stored in the keychain"), timeout=WAIT_MS)
+        assert not box.keychain_actions.isVisible() and not other.keychain_panel.isVisible()
+        assert absent.passwords == {(SERVICE, PD_TOKEN): sandbox.state.pd.token}
     finally:
         page.close()
         run(controller.shutdown(timeout=5))
@@ -279,7 +327,7 @@ def test_configured_settings_save_and_a_stored_token_can_be_replaced_and_removed
         qtbot.waitUntil(
             lambda: sandbox_controller.settings().referral_factory.sync_referring, timeout=WAIT_MS
         )
-        assert page.save_status.text() == "All changes saved."
+        assert page.save_status.text() == "All changes saved. Nothing is sent until you press Start syncing."
 
         qtbot.mouseClick(box.replace_button, LEFT)
         assert not box.showing_stored and box.cancel_replace.isVisible()

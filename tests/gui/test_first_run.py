@@ -13,10 +13,13 @@ from PySide6.QtWidgets import QWizard
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.config import PipedriveSettings, ReferralFactorySettings, Settings
+from rf_desktop.core.secrets import TokenStore
+from rf_desktop.core.store import Store
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.first_run import CANCELLED, CONFIGURED, DEMO, DEMO_RESULT, FirstRunDialog
 from rf_desktop.gui.widgets.form_helpers import SUCCESS
 from rf_desktop.sandbox.server import SandboxServer
+from tests.gui.conftest import fast_engine
 from tests.gui.test_connections_page import (
     WAIT_MS,
     click,
@@ -24,12 +27,12 @@ from tests.gui.test_connections_page import (
     type_token_and_test,
 )
 from tests.gui.test_mapping_page import choose
+from tests.keychains import NotYetInstalledKeyring
 
 
-@pytest.fixture
-def new_owner(controller: AppController, sandbox: SandboxServer) -> AppController:
+def with_sandbox_addresses(controller: AppController, sandbox: SandboxServer) -> AppController:
     """Nothing set up yet, except that the API addresses are the sandbox's (they are the real services'
-    by default; an owner never types them during the first run)."""
+    by default; the set-up has them under Advanced)."""
     controller.store.save_settings(
         Settings(
             referral_factory=ReferralFactorySettings(base_url=sandbox.rf_base_url),
@@ -37,6 +40,11 @@ def new_owner(controller: AppController, sandbox: SandboxServer) -> AppControlle
         )
     )
     return controller
+
+
+@pytest.fixture
+def new_owner(controller: AppController, sandbox: SandboxServer) -> AppController:
+    return with_sandbox_addresses(controller, sandbox)
 
 
 @pytest.fixture
@@ -154,3 +162,108 @@ def test_cancelling_saves_nothing(dialog: FirstRunDialog, new_owner: AppControll
     assert dialog.outcome == CANCELLED
     assert new_owner.settings() == before
     assert new_owner.engine is None
+
+
+def test_cancel_past_the_welcome_asks_and_continuing_keeps_the_set_up(
+    dialog: FirstRunDialog, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    connect_both(dialog, sandbox, qtbot)
+    assert dialog.currentPage() is dialog.campaign_step
+    click(qtbot, dialog.button(QWizard.WizardButton.CancelButton))
+    qtbot.waitUntil(lambda: dialog.leave_box is not None and dialog.leave_box.isVisible())
+    box = dialog.leave_box
+    assert box is not None and box.text() == "Leave the set-up?"
+    stay = next(b for b in box.buttons() if b.text() == "&Continue setting up")
+    click(qtbot, stay)
+    qtbot.waitUntil(lambda: dialog.leave_box is None)
+    assert dialog.isVisible() and dialog.currentPage() is dialog.campaign_step
+
+    click(qtbot, dialog.button(QWizard.WizardButton.CancelButton))
+    qtbot.waitUntil(lambda: dialog.leave_box is not None and dialog.leave_box.isVisible())
+    box = dialog.leave_box
+    assert box is not None
+    leave = next(b for b in box.buttons() if b.text() == "&Leave the set-up")
+    with qtbot.waitSignal(dialog.finished, timeout=WAIT_MS):
+        click(qtbot, leave)
+    assert dialog.outcome == CANCELLED
+
+
+@pytest.fixture
+def newcomer_dialog(controller: AppController, qtbot: QtBot) -> Iterator[FirstRunDialog]:
+    """The set-up on a computer where nothing was ever saved: the addresses are the real services'."""
+    opened = FirstRunDialog(controller)
+    qtbot.addWidget(opened)
+    opened.resize(760, 900)
+    opened.show()
+    qtbot.waitExposed(opened)
+    yield opened
+    if opened.isVisible():
+        opened.done(0)
+
+
+def test_the_set_up_has_the_addresses_under_advanced_and_explains_network_errors_plainly(
+    newcomer_dialog: FirstRunDialog, controller: AppController, sandbox: SandboxServer, qtbot: QtBot
+) -> None:
+    dialog = newcomer_dialog
+    go_next(dialog, qtbot)
+    step = dialog.connect_step
+    qtbot.mouseClick(step.advanced.header, Qt.MouseButton.LeftButton)
+    rf_address = step.base_urls.edits["referral_factory.base_url"]
+    rf_address.selectAll()
+    qtbot.keyClicks(rf_address, "https://no-such-host.invalid/api/v2")
+    type_token_and_test(step.referral_factory, qtbot, sandbox.state.rf.token)
+    result = step.referral_factory.result_panel
+    assert result.title.startswith("Could not connect to Referral Factory at no-such-host.invalid")
+    assert "no computer by that name was found" in result.title and "Errno" not in result.title
+    # the advice points at a field this step has
+    assert "the Referral Factory address under Advanced" in result.detail
+
+    for path, url in (("referral_factory.base_url", sandbox.rf_base_url), ("pipedrive.base_url", sandbox.pd_base_url)):
+        edit = step.base_urls.edits[path]
+        edit.selectAll()
+        qtbot.keyClicks(edit, url)
+    qtbot.mouseClick(step.referral_factory.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: result.kind == SUCCESS, timeout=WAIT_MS)
+    type_token_and_test(step.pipedrive, qtbot, sandbox.state.pd.token)
+    assert step.pipedrive.result_panel.kind == SUCCESS
+    go_next(dialog, qtbot)
+    dialog.campaign_step.picker.campaign_items()[1].setCheckState(Qt.CheckState.Checked)
+    go_next(dialog, qtbot)
+    # the fields come from the Pipedrive address typed here, though nothing is saved yet
+    code_combo = dialog.mapping_step.grid.rows["code"].combo
+    qtbot.waitUntil(lambda: code_combo.currentText() == "Lead: Referral Code", timeout=WAIT_MS)
+    assert not dialog.mapping_step.error_panel.isVisible()
+    assert not controller.has_settings()
+
+
+def test_without_a_keychain_the_set_up_goes_on_with_tokens_for_this_session(
+    store: Store, sandbox: SandboxServer, run: Any, qtbot: QtBot
+) -> None:
+    absent = NotYetInstalledKeyring()
+    controller = AppController(store, TokenStore(absent, environ={}), engine_factory=fast_engine)
+    opened = FirstRunDialog(with_sandbox_addresses(controller, sandbox))
+    qtbot.addWidget(opened)
+    opened.resize(760, 900)
+    opened.show()
+    try:
+        go_next(opened, qtbot)
+        step = opened.connect_step
+        box = step.referral_factory
+        qtbot.waitUntil(box.keychain_panel.isVisible, timeout=WAIT_MS)
+        assert "gnome-keyring" in box.keychain_panel.detail
+        click(qtbot, box.session_button)
+        qtbot.waitUntil(lambda: step.pipedrive.keychain_panel.title == "Tokens are kept for this session only.",
+                        timeout=WAIT_MS)
+        connect_both_here = (
+            (step.referral_factory, sandbox.state.rf.token),
+            (step.pipedrive, sandbox.state.pd.token),
+        )
+        for token_box, token in connect_both_here:
+            type_token_and_test(token_box, qtbot, token)
+            assert token_box.result_panel.kind == SUCCESS
+        qtbot.waitUntil(next_button(opened).isEnabled, timeout=WAIT_MS)
+        assert step.pipedrive.stored_label.text().startswith("Kept for this session only")
+        assert absent.passwords == {}
+    finally:
+        opened.done(0)
+        run(controller.shutdown(timeout=5))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
@@ -14,7 +15,7 @@ from pytestqt.qtbot import QtBot
 from rf_desktop.core.events import BudgetChanged, StateChanged
 from rf_desktop.gui import theme
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.main_window import MainWindow
+from rf_desktop.gui.main_window import FROM_DEMO_VARIABLE, MainWindow, start_detached
 from rf_desktop.gui.widgets.sync_status import budget_text, counts_text, next_check_text, state_label
 from tests.gui.conftest import MessageBoxes, bulk_referrals
 
@@ -205,10 +206,11 @@ def test_icons_follow_a_switch_to_the_dark_palette(
 def test_the_demo_leads_to_setting_up_real_accounts(
     controller: AppController, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[tuple[str, list[str]]] = []
+    started: list[tuple[str, list[str], dict[str, str] | None]] = []
     monkeypatch.setattr(
-        "rf_desktop.gui.main_window.QProcess.startDetached",
-        lambda program, arguments: started.append((program, list(arguments))) or True,
+        "rf_desktop.gui.main_window.start_detached",
+        lambda program, arguments, environment=None: started.append((program, list(arguments), environment))
+        or True,
     )
     plain = make_window(controller)
     assert not hasattr(plain, "set_up_action"), "only the demo offers it"
@@ -217,5 +219,14 @@ def test_the_demo_leads_to_setting_up_real_accounts(
     quits: list[bool] = []
     demo.quitRequested.connect(lambda: quits.append(True))
     demo.set_up_action.trigger()
-    assert started == [(sys.executable, ["-m", "rf_desktop"])], "rf-desktop again, without --demo"
+    # rf-desktop again, without --demo, told where the owner came from (leaving its set-up comes back here)
+    assert started == [(sys.executable, ["-m", "rf_desktop"], {"RF_DESKTOP_FROM_DEMO": "1"})]
     assert quits == [True], "and the demo closes"
+
+
+def test_another_rf_desktop_is_started_with_the_environment_it_is_given(tmp_path: Path, qtbot: QtBot) -> None:
+    seen = tmp_path / "seen.txt"
+    script = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('RF_DESKTOP_FROM_DEMO', 'unset'))"
+    assert start_detached(sys.executable, ["-c", script, str(seen)], {FROM_DEMO_VARIABLE: "1"})
+    qtbot.waitUntil(lambda: seen.exists() and seen.read_text() == "1", timeout=10_000)
+    assert not start_detached(str(tmp_path / "no-such-program"), [])

@@ -1,7 +1,9 @@
 """The Connections page: the two API tokens, testing them, the campaigns to sync and the base URLs.
 
 Its pieces (`TokenBox`, `CampaignPicker`, `BaseUrlFields`) take the controller and a settings draft, so the
-first-run dialog reuses them with its own draft.
+first-run dialog reuses them with its own draft. Without a usable keychain a token box offers to keep the
+tokens for this session only, says how to get a keychain, and looks again on "Test again". When a token
+or address stopped the sync, the page says which service at the top, until a fix tests fine.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from PySide6.QtWidgets import (
 from rf_desktop.core import connections
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL, DEFAULT_RF_BASE_URL
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.secrets import ENV_VARS, SecretsError
+from rf_desktop.core.secrets import (
+    DESKTOP_KEYCHAIN_HINT,
+    DESKTOP_LOCKED_HINT,
+    ENV_VARS,
+    GET_A_KEYCHAIN,
+    KeychainLockedError,
+    KeychainUnavailableError,
+    SecretsError,
+)
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
     INFO,
@@ -53,6 +63,7 @@ from rf_desktop.gui.widgets.settings_draft import (
     SettingsDraft,
     refresh_schema,
 )
+from rf_desktop.gui.widgets.sync_status import problem_title
 
 # The campaigns seen at the last successful test, so the list shows without calling Referral Factory.
 CAMPAIGNS_KEY = "referral_factory_campaigns"
@@ -198,6 +209,18 @@ class TokenBox(QGroupBox):
         test_row.addWidget(self.busy)
         test_row.addStretch(1)
         self.keychain_panel = MessagePanel()
+        # no keychain is no dead end: keep the tokens in memory for now, and look again once there is one
+        self.session_button = QPushButton("Keep tokens for this session only")
+        self.session_button.clicked.connect(controller.keep_tokens_for_session)
+        self.recheck_button = QPushButton("Test again")
+        self.recheck_button.clicked.connect(lambda: self.tasks.spawn("keychain", self._recheck_keychain()))
+        self.keychain_actions = QWidget()
+        actions_row = QHBoxLayout(self.keychain_actions)
+        actions_row.setContentsMargins(0, 0, 0, 0)
+        actions_row.addWidget(self.session_button)
+        actions_row.addWidget(self.recheck_button)
+        actions_row.addStretch(1)
+        self.keychain_actions.hide()
         self.result_panel = MessagePanel()
 
         token_column = QVBoxLayout()
@@ -209,9 +232,11 @@ class TokenBox(QGroupBox):
         column = QVBoxLayout(self)
         column.addLayout(token_row)
         column.addWidget(self.keychain_panel)
+        column.addWidget(self.keychain_actions)
         column.addLayout(test_row)
         column.addWidget(self.result_panel)
         self._show_stored(False)
+        controller.keychainChanged.connect(lambda: self.tasks.spawn("load", self.load()))
         self.tasks.spawn("load", self.load())
 
     # --- the token ------------------------------------------------------------------------------------
@@ -226,7 +251,7 @@ class TokenBox(QGroupBox):
             self.source = None
             self._show_stored(False)
             return
-        self.keychain_panel.clear()
+        self._show_session_only()
         if self.source and token:
             self.stored_label.setText(self._describe_stored(token))
             self._show_stored(True)
@@ -239,8 +264,10 @@ class TokenBox(QGroupBox):
         if self.source == "environment":
             variable = ENV_VARS[self.service.token_name]
             return f"Read from the environment variable {variable}{ending}. Unset it to use the keychain."
-        if self.source == "session":
+        if self.source == "session" and self.controller.demo:
             return f"Demo token{ending}, kept in memory for this session only."
+        if self.source == "session":
+            return f"Kept for this session only{ending}: rf-desktop forgets it when it quits."
         return f"Stored in the keychain{ending}."
 
     @property
@@ -302,7 +329,32 @@ class TokenBox(QGroupBox):
         self.tokenChanged.emit()
 
     def _keychain_problem(self, error: SecretsError) -> None:
-        self.keychain_panel.show_message(ERROR, error.message, error.hint)
+        # the advice for someone at a desktop (environment variables are for servers)
+        hints = {KeychainUnavailableError: DESKTOP_KEYCHAIN_HINT, KeychainLockedError: DESKTOP_LOCKED_HINT}
+        hint = hints.get(type(error), error.hint)
+        self.keychain_panel.show_message(ERROR, error.message, hint)
+        self.session_button.setVisible(not self.controller.tokens.session_only)
+        self.keychain_actions.show()
+
+    def _show_session_only(self) -> None:
+        """Say plainly, for as long as it lasts, that the tokens go when rf-desktop quits."""
+        if self.controller.demo or not self.controller.tokens.session_only:
+            self.keychain_panel.clear()
+            self.keychain_actions.hide()
+            return
+        self.keychain_panel.show_message(
+            INFO,
+            "Tokens are kept for this session only.",
+            f"They are in memory, never in a file, and rf-desktop forgets them when it quits. {GET_A_KEYCHAIN}",
+        )
+        self.session_button.hide()
+        self.keychain_actions.show()
+
+    async def _recheck_keychain(self) -> None:
+        try:
+            await self.controller.recheck_keychain()
+        except SecretsError as error:
+            self._keychain_problem(error)
 
     # --- testing --------------------------------------------------------------------------------------
 
@@ -613,7 +665,11 @@ class ConnectionsPage(DraftPage):
             "rf-desktop reads new sign-ups from Referral Factory and creates people and leads or deals in "
             "Pipedrive. Tokens are kept in your system's keychain, never in rf-desktop's files."
         )
-        for widget in (intro, self.referral_factory, campaigns_box, self.pipedrive, self.advanced):
+        # the sync stopped on a token or an address: said here, where it is fixed
+        self.problem = MessagePanel()
+        controller.stateChanged.connect(self._show_problem)
+        self._show_problem()
+        for widget in (self.problem, intro, self.referral_factory, campaigns_box, self.pipedrive, self.advanced):
             self.body.addWidget(widget)
         self.body.addStretch(1)
         # open the fold by itself when an address is wrong, so the message is seen
@@ -636,11 +692,28 @@ class ConnectionsPage(DraftPage):
         if stored:
             self.referral_factory.start_test()
 
+    def _show_problem(self, *_state: object) -> None:
+        service = self.controller.problem_service
+        if service:
+            self.problem.show_message(
+                ERROR, problem_title(self.controller.state, service), self.controller.state_message
+            )
+        else:
+            self.problem.clear()
+
+    def _tested_ok(self, service: Service) -> None:
+        """The token and address just worked: if the sync stopped on them, it tries again now."""
+        if self.controller.problem_service == service.label:
+            self.controller.recheck()
+
     def _referral_factory_tested(self, result: CheckResult) -> None:
         if result.ok:
             self.campaigns.set_campaigns(cached_campaigns(self.controller))
+            self._tested_ok(REFERRAL_FACTORY)
 
     def _pipedrive_tested(self, result: CheckResult) -> None:
+        if result.ok:
+            self._tested_ok(PIPEDRIVE)
         if result.ok and self.controller.schema() is None:
             self.tasks.spawn("schema", self._fetch_fields())
 

@@ -9,7 +9,6 @@ required rows) and `CreateFieldsBox` with its own draft.
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +45,7 @@ from rf_desktop.core.config import (
     source_label,
 )
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.schema import FieldDef, PipedriveSchema
+from rf_desktop.core.schema import FieldDef, PipedriveSchema, referral_code_field
 from rf_desktop.core.store import Referral
 from rf_desktop.gui.controller import NotConnectedError
 from rf_desktop.gui.pages.connections import CAMPAIGNS_KEY, cached_campaigns
@@ -102,22 +101,6 @@ TITLE_SUGGESTIONS = (
 )
 
 # --- helpers shared by the pieces -------------------------------------------------------------------------
-
-
-def _normalised(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.casefold())
-
-
-def referral_code_field(schema: PipedriveSchema | None) -> FieldDef | None:
-    """A lead/deal custom text field meant for the Referral Code ("Referral Code", "referral-code"...)."""
-    if schema is None:
-        return None
-    custom = [f for f in schema.deal_fields if f.is_custom]
-    exact = [f for f in custom if _normalised(f.name) == "referralcode"]
-    loose = [
-        f for f in custom if "referralcode" in _normalised(f.name) and "referrer" not in f.name.casefold()
-    ]
-    return (exact or loose or [None])[0]
 
 
 def campaign_field_labels(controller: Any, campaign_ids: list[int]) -> list[str]:
@@ -206,6 +189,15 @@ def auto_map_referral_fields(settings: Settings, schema: PipedriveSchema) -> Set
             mappings = with_source_mapped(mappings, source, f"item:{field_def.code}", field_def.name)
     attach = settings.attach_referrer or any(is_referrer_source(m.source) for m in mappings)
     return dataclasses.replace(settings, mappings=mappings, attach_referrer=attach)
+
+
+def preselect_referral_code(settings: Settings, schema: PipedriveSchema | None) -> Settings:
+    """The Referral Code sent to the account's own Referral Code field, when it is sent nowhere yet."""
+    field_def = referral_code_field(schema)
+    if field_def is None or any(m.source == "code" for m in settings.mappings):
+        return settings
+    mappings = with_source_mapped(settings.mappings, "code", f"item:{field_def.code}", field_def.name)
+    return dataclasses.replace(settings, mappings=mappings)
 
 
 # --- the grid ---------------------------------------------------------------------------------------------
@@ -1026,8 +1018,15 @@ class MappingPage(DraftPage):
         self.body.addStretch(1)
         controller.schemaLoading.connect(self._loading)
         controller.schemaChanged.connect(self._show_fetched)
+        controller.schemaChanged.connect(self._preselect_referral_code)
         self._show_fetched()
+        self._preselect_referral_code()
         self._first_show = True
+
+    def _preselect_referral_code(self) -> None:
+        """An account that already has a Referral Code field gets it chosen, rather than asked for."""
+        schema = self.controller.schema()
+        self.draft.edit(lambda s: preselect_referral_code(s, schema))
 
     def refresh(self) -> None:
         self.tasks.spawn("refresh", self._refresh())

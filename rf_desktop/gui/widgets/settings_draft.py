@@ -70,6 +70,13 @@ def page_of(issue: Issue) -> str:
     return _PAGE_OF_SECTION.get(_INDEX.sub("", issue.path).split(".", 1)[0], "Mapping")
 
 
+def saved_message(controller: Any) -> str:
+    """Saved, and when that takes effect."""
+    if getattr(controller, "engine", None) is None:
+        return "All changes saved. Nothing is sent until you press Start syncing."
+    return "All changes saved. They apply to new referrals; people already in Pipedrive stay as they are."
+
+
 def unsaved_message(errors: list[Issue]) -> str:
     pages = " and ".join(sorted({page_of(e) for e in errors}))
     return f"Not saved yet. To fix first ({pages}): {errors[0].message}"
@@ -185,9 +192,10 @@ class SettingsDraft(QObject):
     # --- saving -----------------------------------------------------------------------------------------
 
     def flush(self) -> list[Issue]:
-        """Save now if anything is unsaved; return the errors that kept it from being saved."""
+        """Save now if anything is unsaved; return the errors that kept it from being saved. Once the
+        app is shutting down the store is closing: the quit has already saved or discarded the draft."""
         self._timer.stop()
-        if not self._dirty:
+        if not self._dirty or getattr(self.controller, "closed", False):
             return []
         issues = self.controller.save_settings(self._settings)
         errors = [i for i in issues if i.severity == "error"]
@@ -199,8 +207,18 @@ class SettingsDraft(QObject):
         self._dirty = False
         # whatever was parked is superseded, also when the first-run dialog saved
         self.controller.store.set_kv(DRAFT_KEY, None)
-        self._set_state(SAVED, "All changes saved.")
+        self._set_state(SAVED, saved_message(self.controller))
         return []
+
+    def discard(self) -> None:
+        """Forget the unsaved edits (and any parked copy): back to the saved settings."""
+        self._timer.stop()
+        self._dirty = False
+        self.controller.store.set_kv(DRAFT_KEY, None)
+        self._settings = self.controller.settings()
+        self.validate()
+        self.changed.emit(self._settings)
+        self._set_state(SAVED, "Changes discarded.")
 
     def _on_saved(self, saved: Settings) -> None:
         """Settings were saved (by this draft, or elsewhere: the first-run dialog, an import)."""
@@ -256,9 +274,13 @@ def problem_text(error: BaseException) -> tuple[str, str]:
 
 
 async def refresh_schema(controller: Any, draft: SettingsDraft) -> PipedriveSchema:
-    """Fetch the Pipedrive fields, pipelines and stages again through the controller. It reads the saved
-    Pipedrive address: while the owner's edited address is unsaved, refuse rather than fetch another
-    account's fields."""
+    """Fetch the Pipedrive fields, pipelines and stages again through the controller. The settings pages
+    fetch from the saved Pipedrive address: while the owner's edited address is unsaved, refuse rather than
+    fetch another account's fields. The set-up, whose draft is saved only at the end, fetches from the
+    address it shows."""
+    if not draft.autosave:
+        set_up: PipedriveSchema = await controller.refresh_schema(draft.settings.pipedrive)
+        return set_up
     if draft.settings.pipedrive.base_url != controller.settings().pipedrive.base_url:
         raise UnsavedAddressError()
     schema: PipedriveSchema = await controller.refresh_schema()

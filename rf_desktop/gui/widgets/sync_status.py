@@ -33,8 +33,18 @@ COUNTS_REFRESH_MS = 500
 NOTICE_MS = 10_000
 
 
-def state_label(state: str) -> str:
+def state_label(state: str, service: str = "") -> str:
+    """The state in a word or two; when a service's token or address is at fault, which service."""
+    if service:
+        return problem_title(state, service)
     return STATE_LABELS.get(state, state.replace("_", " ").capitalize())
+
+
+def problem_title(state: str, service: str) -> str:
+    """A token or address problem, naming the service: "Pipedrive rejected the token"."""
+    if state == "auth_error":
+        return f"{service} rejected the token"
+    return f"Cannot reach {service}"
 
 
 def budget_text(budget: BudgetChanged | None) -> str:
@@ -141,7 +151,7 @@ class SyncStatusBar(QStatusBar):
 
     def _show_state(self) -> None:
         state = self.controller.state
-        self.pill.set_status(state_label(state), theme.state_colour(state))
+        self.pill.set_status(state_label(state, self.controller.problem_service), theme.state_colour(state))
         self.pill.setToolTip(self.controller.state_message)
 
     def _on_budget(self, budget: BudgetChanged | None) -> None:
