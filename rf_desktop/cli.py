@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("service", choices=["referral-factory", "pipedrive"])
     forget = config_sub.add_parser("forget-token", help="remove a token from the keychain")
     forget.add_argument("service", choices=["referral-factory", "pipedrive"])
+    sub.add_parser(
+        "diagnose", help="print what this installation runs on (CA bundle, keychain backend, data folder) as JSON"
+    )
     return parser
 
 
@@ -76,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rf_desktop.core.headless import run_export_log
 
         return run_export_log(args)
+    if args.command == "diagnose":
+        from rf_desktop.diagnose import run_diagnose
+
+        return run_diagnose()
     if args.command == "config":
         from rf_desktop.core.headless import run_config
 
