@@ -3,17 +3,22 @@
     python3 scripts/smoke_frozen.py PATH/TO/rf-desktop        (Linux; the unpacked release)
     python scripts/smoke_frozen.py PATH\\TO\\rf-desktop-cli.exe  (Windows: the console executable)
     python3 scripts/smoke_frozen.py PATH/TO/rf-desktop.app/Contents/MacOS/rf-desktop   (macOS)
+    python3 scripts/smoke_frozen.py --keychain PATH/TO/rf-desktop    (also store a token in the keychain)
 
 Standard library only, so any Python runs it, outside the checkout's virtual environment. Every step runs
 the executable with an empty home folder and none of the developer's environment (no virtual environment,
 no PYTHONPATH, no tokens): --help, --version, `diagnose` (CA bundle found, the system keychain's backend
 loads), `sync --once` against the built-in sandbox with tokens in the environment and a settings file
 (referrals must arrive in the simulated Pipedrive), `export-log`, and the demo offscreen for 15 s with no
-traceback and no missing resource. Exits non-zero on the first failure.
+traceback and no missing resource. With --keychain (where an unlocked system keychain is at hand) the
+Pipedrive token also goes into the keychain and a second sync reads it from there. Exits non-zero on the
+first failure.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import re
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ DEMO_SECONDS = 15
 # what a broken bundle prints: a Python exception, a file or Qt plugin left out of it
 BROKEN = re.compile(r"Traceback|is missing|Could not (load|find)|cannot open shared object|No module named")
 PEOPLE = (("Ada", "ada.smoke@example.com"), ("Linus", "linus.smoke@example.com"))
+KEYCHAIN_PERSON = ("Grace", "grace.smoke@example.com")
 
 
 class SmokeFailure(Exception):
@@ -58,12 +65,14 @@ class Smoke:
         self.home = work / "home"
         self.home.mkdir()
         self.env = clean_environment(self.home)
+        self.settings = work / "settings.json"
+        self.services: dict[str, str] = {}
         self.times: list[tuple[str, float]] = []
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
         result = subprocess.run(
             [str(self.app), *args], env={**self.env, **(env or {})}, cwd=self.work, capture_output=True,
-            text=True, timeout=timeout,
+            text=True, input=stdin, timeout=120,
         )
         if result.returncode != 0 or BROKEN.search(result.stderr):
             raise SmokeFailure(f"`rf-desktop {' '.join(args)}` exited {result.returncode}:\n{result.stderr}")
@@ -96,33 +105,54 @@ class Smoke:
         if os.name != "nt" and not Path(report["data_dir"]).resolve().is_relative_to(self.home.resolve()):
             raise SmokeFailure(f"the data folder {report['data_dir']} is outside the home folder")
 
-    def sync_once(self) -> None:
-        sandbox = subprocess.Popen(
+    @contextlib.contextmanager
+    def sandbox(self) -> Iterator[None]:
+        """`rf-desktop sandbox` running, its addresses and tokens in self.services."""
+        process = subprocess.Popen(
             [str(self.app), "sandbox"], env=self.env, cwd=self.work, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )
         try:
-            self._sync_against(read_sandbox_banner(sandbox))
+            self.services = read_sandbox_banner(process)
+            yield
         finally:
-            sandbox.terminate()
-            sandbox.wait(timeout=30)
+            process.terminate()
+            process.wait(timeout=30)
 
-    def _sync_against(self, sandbox: dict[str, str]) -> None:
-        for first_name, email in PEOPLE:
-            admin(f"{sandbox['admin']}/rf/signup", {"campaign_id": 1, "first_name": first_name, "email": email})
-        settings = self.work / "settings.json"
-        deal_fields = admin(f"{sandbox['admin']}/state")["pd"]["deal_fields"]
+    def sign_up(self, people: tuple[tuple[str, str], ...]) -> None:
+        for first_name, email in people:
+            body = {"campaign_id": 1, "first_name": first_name, "email": email}
+            admin(f"{self.services['admin']}/rf/signup", body)
+
+    def check_in_pipedrive(self, people: tuple[tuple[str, str], ...]) -> None:
+        pipedrive = json.dumps(admin(f"{self.services['admin']}/state")["pd"])
+        missing = [email for _, email in people if email not in pipedrive]
+        if missing:
+            raise SmokeFailure(f"{missing} did not reach Pipedrive")
+
+    def sync_once(self) -> None:
+        self.sign_up(PEOPLE)
+        deal_fields = admin(f"{self.services['admin']}/state")["pd"]["deal_fields"]
         code_field = next(f["field_code"] for f in deal_fields if f["field_name"] == "Referral Code")
-        settings.write_text(json.dumps(sync_settings(sandbox["rf"], sandbox["pd"], code_field)), encoding="utf-8")
+        settings = sync_settings(self.services["rf"], self.services["pd"], code_field)
+        self.settings.write_text(json.dumps(settings), encoding="utf-8")
         tokens = {
-            "RF_DESKTOP_REFERRAL_FACTORY_TOKEN": sandbox["rf_token"],
-            "RF_DESKTOP_PIPEDRIVE_TOKEN": sandbox["pd_token"],
+            "RF_DESKTOP_REFERRAL_FACTORY_TOKEN": self.services["rf_token"],
+            "RF_DESKTOP_PIPEDRIVE_TOKEN": self.services["pd_token"],
         }
-        self.run("sync", "--once", "--config", str(settings), env=tokens)
-        pipedrive = json.dumps(admin(f"{sandbox['admin']}/state")["pd"])
-        arrived = [email for _, email in PEOPLE if email in pipedrive]
-        if len(arrived) != len(PEOPLE):
-            raise SmokeFailure(f"only {arrived} reached Pipedrive")
+        self.run("sync", "--once", "--config", str(self.settings), env=tokens)
+        self.check_in_pipedrive(PEOPLE)
+
+    def keychain_round_trip(self) -> None:
+        """The Pipedrive token stored in the system keychain, then read from there by a sync."""
+        self.run("config", "set-token", "pipedrive", stdin=self.services["pd_token"] + "\n")
+        try:
+            self.sign_up((KEYCHAIN_PERSON,))
+            rf_token_only = {"RF_DESKTOP_REFERRAL_FACTORY_TOKEN": self.services["rf_token"]}
+            self.run("sync", "--once", "--config", str(self.settings), env=rf_token_only)
+            self.check_in_pipedrive((KEYCHAIN_PERSON,))
+        finally:
+            self.run("config", "forget-token", "pipedrive")
 
     def export_log(self) -> None:
         target = self.work / "sync-log.csv"
@@ -198,10 +228,11 @@ def admin(url: str, body: dict[str, Any] | None = None) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    app = Path(argv[1]).resolve()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keychain", action="store_true", help="also store a token in the system keychain")
+    parser.add_argument("app", type=Path, help="the frozen rf-desktop executable")
+    args = parser.parse_args(argv[1:])
+    app = args.app.resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rf-desktop-smoke-") as work:
         smoke = Smoke(app, Path(work))
@@ -209,7 +240,10 @@ def main(argv: list[str]) -> int:
             smoke.step("--help", smoke.help)
             smoke.step("--version", smoke.version)
             smoke.step("diagnose: CA bundle and keychain backend", smoke.diagnose)
-            smoke.step("sync --once against the sandbox", smoke.sync_once)
+            with smoke.sandbox():
+                smoke.step("sync --once against the sandbox, tokens from the environment", smoke.sync_once)
+                if args.keychain:
+                    smoke.step("sync --once with the Pipedrive token in the keychain", smoke.keychain_round_trip)
             smoke.step("export-log", smoke.export_log)
             smoke.step(f"demo offscreen for {DEMO_SECONDS} s", smoke.demo)
         except (SmokeFailure, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as failure:
