@@ -1,5 +1,5 @@
 # Shortcuts; the scripts do the work (and their own set-up).
-.PHONY: run demo test lint bench screenshots build
+.PHONY: run demo test lint bench screenshots build package smoke
 run:
 	bash scripts/run
 demo:
@@ -14,3 +14,8 @@ screenshots:
 	.venv/bin/python scripts/screenshots.py --dark
 build:
 	.venv/bin/pip install -q -e '.[build]' && .venv/bin/pyinstaller build.spec --noconfirm
+# the Linux release in dist/ (.tar.gz with install.sh, .deb), then tested as installed
+package:
+	bash scripts/package
+smoke:
+	bash scripts/smoke_package

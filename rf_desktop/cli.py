@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", parents=[db], help="check both accounts read-only and print a redacted report for support"
     )
     doctor.add_argument("-o", "--output", type=Path, help="also save the report to this file")
+    sub.add_parser(
+        "diagnose", help="print what this installation runs on (CA bundle, keychain backend, data folder) as JSON"
+    )
     return parser
 
 
@@ -106,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rf_desktop.core.headless import run_export_log
 
         return run_export_log(args)
+    if args.command == "diagnose":
+        from rf_desktop.diagnose import run_diagnose
+
+        return run_diagnose()
     if args.command == "config":
         from rf_desktop.core.headless import run_config
 

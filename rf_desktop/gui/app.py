@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from rf_desktop import APP_NAME, __version__
+from rf_desktop import APP_ID, APP_NAME, __version__
 from rf_desktop.core.config import (
     MIN_POLL_SECONDS,
     PipedriveSettings,
@@ -97,7 +97,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("rf-desktop")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
     app.setQuitOnLastWindowClosed(False)  # quitting goes through main(), which stops the sync first
     theme.follow_system(app)
     install_wheel_guard(app)

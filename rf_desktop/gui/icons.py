@@ -1,16 +1,20 @@
-"""The app's icons: simple SVGs in `resources/icons`, tinted to the palette and rendered crisp at any size.
+"""The app's icons: simple SVGs in `rf_desktop/resources/icons`, tinted to the palette and rendered crisp at any
+size.
 
 Line icons draw with `currentColor`, which Qt's SVG renderer does not resolve; they are rendered with the
 palette's text colour instead, so they read well in light and dark themes. Coloured icons (the app icon,
 the tray states) are rendered as drawn.
+
+The SVGs are package data, read through importlib.resources, so a source checkout, an installed wheel and
+the frozen app find them the same way.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import sys
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
@@ -25,15 +29,13 @@ PNG_SIZES = (16, 24, 32, 48, 64, 128, 256)
 APP_ICON = "rf-desktop"
 
 
-def resources_dir() -> Path:
-    """`resources/` beside the package, or inside a PyInstaller bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) if bundle else Path(__file__).resolve().parents[2]
-    return base / "resources"
+def icons_dir() -> Traversable:
+    """The folder of SVG icons inside the installed package."""
+    return files("rf_desktop") / "resources" / "icons"
 
 
-def svg_path(name: str) -> Path:
-    return resources_dir() / "icons" / f"{name}.svg"
+def svg_path(name: str) -> Traversable:
+    return icons_dir() / f"{name}.svg"
 
 
 def render_svg(svg: bytes, size: int) -> QImage:
@@ -63,8 +65,8 @@ def icon(name: str) -> QIcon:
 
 @functools.lru_cache(maxsize=256)
 def _build_icon(name: str, normal: str, disabled: str) -> QIcon:
-    if not svg_path(name).exists():
-        log.warning("icon %r is missing from %s", name, svg_path(name).parent)
+    if not svg_path(name).is_file():
+        log.warning("icon %r is missing from %s", name, icons_dir())
         return QIcon()
     result = QIcon()
     for mode, colour in ((QIcon.Mode.Normal, normal), (QIcon.Mode.Disabled, disabled)):
