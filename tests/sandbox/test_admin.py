@@ -53,7 +53,7 @@ def person_with(pd: httpx.Client, kind: str) -> dict[str, Any]:
 def test_the_index_lists_every_endpoint(admin: httpx.Client) -> None:
     endpoints = admin.get("/").json()["endpoints"]
     assert "POST /rf/signup" in endpoints and "PUT /faults/{api}" in endpoints
-    assert len(endpoints) == 18
+    assert len(endpoints) == 21
 
 
 def test_malformed_json_is_a_400_that_says_so(admin: httpx.Client) -> None:
