@@ -525,7 +525,8 @@ class SyncEngine:
     async def _watch(self, ctx: SyncContext) -> None:
         waiting = ctx.store.watching()
         for referral in waiting:
-            if referral.intent == QUALIFY:
+            # an interrupted qualification, or a referral that arrived qualified: settle it without a rule
+            if referral.intent == QUALIFY or referral.qualified_at:
                 await self._qualify(ctx, referral)
         if not waiting:
             self._next_watch_at = None
