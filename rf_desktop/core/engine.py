@@ -345,6 +345,7 @@ class SyncEngine:
         self.budget.cap = settings.sync.daily_token_cap  # the tracker refuses calls past it
         if self._rf is None:
             self._rf = self._rf_factory(settings, rf_token)
+            self._rf.remember_host_in(self.store)
             self._referrers = ReferrerCache(self._rf)
         if self._pd is None:
             self._pd = self._pd_factory(settings, pd_token, burst=self.burst, budget=self.budget)
