@@ -176,15 +176,15 @@ class ReferralFactoryClient(ApiClient):
         if isinstance(exc, httpx.ConnectError) and _name_not_found(exc):
             message = f"Could not find {host}. Is this computer online?"
         elif isinstance(exc, httpx.ConnectError):
-            message = f"Could not connect to {self._host()}: nothing accepted the connection."
+            message = f"Could not connect to Referral Factory at {self._host()}: nothing accepted the connection."
         elif isinstance(exc, httpx.ConnectTimeout):
-            message = f"Could not connect to {self._host()}: no answer to the connection."
+            message = f"Could not connect to Referral Factory at {self._host()}: no answer to the connection."
         else:
             return super()._transport_error(method, path, exc)
         return HostUnreachableError(
             self.service,
             message,
-            hint="Check the internet connection and the Referral Factory address in Connections.",
+            hint="Check the Referral Factory address in Connections and the internet connection.",
         )
 
     def _rate_limited(self, method: str, path: str, response: httpx.Response, body: Any) -> RateLimitedError:
