@@ -10,6 +10,7 @@ given somewhere to remember it, remembers) the one that answered.
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from rf_desktop.core.http import (
     RetryPolicy,
     TransientError,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.referral-factory.com/api/v2"
 # the two hosts Referral Factory's documentation gives for API v2, the default first
@@ -237,7 +240,13 @@ class ReferralFactoryClient(ApiClient):
             "GET", "/users", params={"page": page, "per_page": min(per_page, MAX_PER_PAGE)}
         )
         parsed = self._page(body, page)
-        return UsersPage(parsed.items, parsed.current_page, parsed.last_page, parsed.total, parsed.has_next)
+        # a user without a numeric id cannot be tracked or told apart from the others: it is left out (and
+        # said in the log) rather than stopping intake for everyone
+        users = [u for u in parsed.items if _int_or_none(u.get("id")) is not None]
+        left_out = len(parsed.items) - len(users)
+        if left_out:
+            log.warning("Referral Factory listed %d users without an id on page %d.", left_out, page)
+        return UsersPage(users, parsed.current_page, parsed.last_page, parsed.total, parsed.has_next)
 
     async def get_user(self, user_id: int) -> dict[str, Any]:
         return self._record(await self._call("GET", f"/users/{user_id}"))

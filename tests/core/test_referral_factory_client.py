@@ -436,3 +436,12 @@ async def test_abusing_the_rate_limit_gets_the_computer_blocked(sandbox: Sandbox
         sandbox.state.clock.advance(3600)
         with pytest.raises(BlockedError):
             await rf.get_campaign(1)
+
+
+async def test_a_listed_user_without_an_id_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    body = {"data": [{"id": 7, "email": "a@example.com"}, {"email": "b@example.com"}, {"id": None}, "x"]}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    async with ReferralFactoryClient(DEFAULT_BASE_URL, "t", transport=transport) as rf:
+        page = await rf.users_page(1)
+    assert [u["id"] for u in page.users] == [7]
+    assert "2 users without an id" in caplog.text
