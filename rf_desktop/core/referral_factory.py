@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -41,6 +43,8 @@ DOCUMENTED_BASE_URLS = (DEFAULT_BASE_URL, "https://referral-factory.com/api/v2")
 BASE_URL_KEY = "rf_base_url"
 MAX_PER_PAGE = 250
 RATE_LIMIT_WINDOW_SECONDS = 60.0  # 600 calls per minute per token
+# what rf-desktop allows itself of those 600: a computer that keeps going over the limit gets blocked
+CALLS_PER_MINUTE = 570
 
 
 class KeyValues(Protocol):
@@ -112,9 +116,12 @@ class ReferralFactoryClient(ApiClient):
         event_hooks: EventHooks | None = None,
         on_response: OnResponse | None = None,
         fallback_base_urls: Sequence[str] | None = None,
+        calls_per_minute: int = CALLS_PER_MINUTE,
     ) -> None:
         """`fallback_base_urls`: where else to try when `base_url` cannot be reached; by default the other
-        documented host when `base_url` is one of them."""
+        documented host when `base_url` is one of them. `calls_per_minute`: the pace rf-desktop keeps."""
+        self._calls_per_minute = calls_per_minute
+        self._sends: deque[float] = deque()
         self._base_urls = [
             base_url.rstrip("/"),
             *(fallback_base_urls if fallback_base_urls is not None else other_documented_base_urls(base_url)),
@@ -136,6 +143,17 @@ class ReferralFactoryClient(ApiClient):
     def base_url(self) -> str:
         """The base URL in use: the configured one, or the other documented host after a fallback."""
         return str(self._http.base_url).rstrip("/")
+
+    async def _before_send(self, method: str, path: str) -> None:
+        # stay under the per-minute limit instead of meeting its 429: a long backfill (many pages, many
+        # referrers) would otherwise go over it minute after minute, and that gets the computer blocked
+        now = time.monotonic()
+        while self._sends and self._sends[0] <= now - RATE_LIMIT_WINDOW_SECONDS:
+            self._sends.popleft()
+        if len(self._sends) >= self._calls_per_minute:
+            await self._retry.sleep(self._sends[0] + RATE_LIMIT_WINDOW_SECONDS - now)
+            self._sends.popleft()
+        self._sends.append(time.monotonic())
 
     def remember_host_in(self, memory: KeyValues) -> None:
         """Start with the host that answered last time, and remember the next switch in `memory`."""

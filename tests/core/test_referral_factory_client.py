@@ -445,3 +445,20 @@ async def test_a_listed_user_without_an_id_is_left_out(caplog: pytest.LogCapture
         page = await rf.users_page(1)
     assert [u["id"] for u in page.users] == [7]
     assert "2 users without an id" in caplog.text
+
+
+async def test_calls_are_paced_under_the_per_minute_limit(sandbox: SandboxServer) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    retry = RetryPolicy(sleep=record)
+    async with ReferralFactoryClient(
+        sandbox.rf_base_url, sandbox.state.rf.token, retry=retry, calls_per_minute=3
+    ) as rf:
+        for _ in range(4):
+            await rf.get_campaign(1)
+    [wait] = waits  # the fourth call waits for the first to leave the minute
+    assert 59.0 < wait <= 60.0
+    assert rf_stats(sandbox)["responses"] == {"200": 4}
