@@ -2,8 +2,8 @@
 
 Referral Factory is the truth about who is qualified: someone may have qualified the user already (in its
 dashboard, by its own integrations, by Zapier, or another rf-desktop). So the user is read back first, and
-only a user it shows as pending is asked for. The intent is recorded before `PUT /users/qualification`, so
-an answer that is lost is settled by the next read. A 422 is read back too: only a user still pending
+only a user it shows as pending is asked for. The intent is recorded before anything is asked, so a
+failure or an answer that is lost is settled by the next cycle's read. A 422 is read back too: only a user still pending
 after it was really refused.
 """
 
@@ -57,6 +57,9 @@ async def qualify(ctx: SyncContext, referral: Referral) -> Referral:
     if referral.qualified_at:
         # it arrived qualified: nothing to ask
         return _record(ctx, referral, referral.qualified_at, ALREADY)
+    interrupted = referral.intent == QUALIFY
+    # recorded first: whatever fails from here on, the next cycle picks the qualification up again
+    referral = ctx.update(referral, intent=QUALIFY)
     try:
         user = await _read_back(ctx, referral)
     except NotFoundError as error:
@@ -64,11 +67,10 @@ async def qualify(ctx: SyncContext, referral: Referral) -> Referral:
     if user.get("qualified_at"):
         message = (
             "Referral qualified in Referral Factory (confirmed after an interruption)."
-            if referral.intent == QUALIFY
+            if interrupted
             else ALREADY
         )
         return _record(ctx, referral, str(user["qualified_at"]), message)
-    referral = ctx.update(referral, intent=QUALIFY)
     try:
         user = await ctx.rf.qualify(referral.rf_user_id, True)
     except NotFoundError as error:

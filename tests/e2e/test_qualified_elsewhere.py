@@ -129,3 +129,28 @@ def test_a_second_data_folder_asks_referral_factory_nothing(sandbox: SandboxServ
 
     assert sandbox.state.rf.qualification_calls == asked
     assert all(sandbox.state.rf.qualification_count(u["id"]) == 1 for u in users)
+
+
+def test_a_failed_read_before_qualifying_is_tried_again_when_the_deal_is_long_seen(
+    sandbox: SandboxServer, store: Store
+) -> None:
+    store.save_settings(sandbox_settings(sandbox))
+    ines = sign_up(sandbox, "Ines", "ines@example.com")
+    other = sign_up(sandbox, "Olaf", "olaf@example.com")
+    run_once(store, sandbox)
+    lead_of = {lead["person_id"]: lead["id"] for lead in leads(sandbox)}
+    person_of = {r.rf_user_id: r.person_id for r in store.query()}
+    admin(sandbox, "PUT", "/faults/rf", {"rate_5xx": 1.0, "only_paths": [f"/users/{ines['id']}"]})
+    admin(sandbox, "POST", f"/pd/leads/{lead_of[person_of[ines['id']]]}/convert", {})
+    run_once(store, sandbox)  # Referral Factory cannot be read for Ines: not qualified yet
+
+    # later, another deal moves the watch past Ines's deal, which no longer changes
+    admin(sandbox, "POST", "/clock/advance", {"seconds": 600})
+    admin(sandbox, "POST", f"/pd/leads/{lead_of[person_of[other['id']]]}/convert", {})
+    run_once(store, sandbox)
+    admin(sandbox, "PUT", "/faults/rf", {})
+    run_once(store, sandbox)
+
+    referral = store.get(ines["id"])
+    assert referral is not None and referral.status == "qualified"
+    assert sandbox.state.rf.qualification_count(ines["id"]) == 1
