@@ -53,7 +53,7 @@ REQUALIFY_ANSWERS = ("unchanged", "refused")
 
 @dataclasses.dataclass
 class RfShape:
-    """The answers the public material leaves open, one mode each (docs/sandbox.md, "Shapes").
+    """The answers the public material leaves open, one mode each (docs/sandbox.md, "Referral Factory shapes").
 
     - `order`: users oldest first (by id) or newest first;
     - `envelope`: Laravel's full paginator, or only the documented `data`, `links.next`, `meta.current_page`;
