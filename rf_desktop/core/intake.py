@@ -7,14 +7,15 @@ and no documented page count (only `data`, `links.next` and `meta.current_page`)
 later gets its own backfill), and detects the order itself:
 - newest first: read from page 1 until a page reaches users at or below the mark;
 - oldest first: the new people are at the end. Start on the page where the newest user was last time
-  (remembered in kv; else the last page when the list tells it, else page 1), step back while that page is
-  past the mark (users deleted since then move everyone forward), then read to the end.
+  (remembered in kv; else the last page, which the list may tell or which is found by doubling the page
+  number, then halving), step back while that page is past the mark (users deleted since then move
+  everyone forward), then read to the end.
 So when nothing is new a poll costs two requests at most, however long the list.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -71,6 +72,30 @@ def _reaches(users: list[dict[str, Any]], floor: int | None) -> bool:
     return floor is None or any(int(u["id"]) <= floor for u in users)
 
 
+async def _last_page(first: UsersPage, fetch: Callable[[int], Awaitable[UsersPage]]) -> int:
+    """The last page with users. Without a page count in the list, doubling the page number until a page
+    is empty, then halving the gap, costs about 2·log2(pages) requests instead of one per page."""
+    if first.last_page is not None:
+        return first.last_page
+    if not first.has_next:
+        return 1
+    low, high = 1, 2  # `low` has users and a next page; `high` is to be tried
+    while True:
+        page = await fetch(high)
+        if not page.users:
+            break
+        if not page.has_next:
+            return high
+        low, high = high, high * 2
+    while high - low > 1:  # users on `low`, none on `high`
+        middle = (low + high) // 2
+        page = await fetch(middle)
+        if page.users and not page.has_next:
+            return middle
+        low, high = (middle, high) if page.users else (low, middle)
+    return low
+
+
 async def _pages_above(
     rf: ReferralFactoryClient, floor: int | None, position: int | None
 ) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
@@ -97,7 +122,7 @@ async def _pages_above(
             pages[n] = await rf.users_page(n, PER_PAGE)
         return pages[n]
 
-    number = max(1, position or first.last_page or 1)
+    number = max(1, position or await _last_page(first, fetch))
     current = await fetch(number)
     while number > 1 and (not current.users or (floor is not None and not _reaches(current.users, floor))):
         number -= 1
