@@ -416,6 +416,7 @@ class SyncEngine:
         self.budget.cap = settings.sync.daily_token_cap  # the tracker refuses calls past it
         if self._rf is None:
             self._rf = self._rf_factory(settings, rf_token)
+            self._rf.remember_host_in(self.store)
             self._referrers = ReferrerCache(self._rf)
         if self._pd is None:
             self._pd = self._pd_factory(settings, pd_token, burst=self.burst, budget=self.budget)
@@ -611,7 +612,8 @@ class SyncEngine:
     async def _watch(self, ctx: SyncContext) -> None:
         waiting = ctx.store.watching()
         for referral in waiting:
-            if referral.intent == QUALIFY:
+            # an interrupted qualification, or a referral that arrived qualified: settle it without a rule
+            if referral.intent == QUALIFY or referral.qualified_at:
                 await self._qualify(ctx, referral)
         if not waiting:
             self._next_watch_at = None

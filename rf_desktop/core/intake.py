@@ -1,24 +1,36 @@
 """Intake: find the people who signed up in Referral Factory since the last look, and record them in the
 store before anything is sent anywhere (the store is the outbox).
 
-Referral Factory's user list has no documented campaign or created-since filter and no documented sort
-order, so the scan works from a high-water mark on the user id and detects the order itself: newest-first
-lists are read from the front, oldest-first lists from the back, and both stop at the first page that
-reaches users already seen.
+Referral Factory's user list has no documented campaign or created-since filter, no documented sort order
+and no documented page count (only `data`, `links.next` and `meta.current_page`), and it may ignore
+`per_page`. So the scan works from a high-water mark on the user id, one per campaign (a campaign picked
+later gets its own backfill), and detects the order itself:
+- newest first: read from page 1 until a page reaches users at or below the mark;
+- oldest first: the new people are at the end. Start on the page where the newest user was last time
+  (remembered in kv; else the last page, which the list may tell or which is found by doubling the page
+  number, then halving), step back while that page is past the mark (users deleted since then move
+  everyone forward), then read to the end.
+So when nothing is new a poll costs two requests at most, however long the list.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from rf_desktop.core.config import Settings
-from rf_desktop.core.referral_factory import ReferralFactoryClient
+from rf_desktop.core.http import NotFoundError
+from rf_desktop.core.referral_factory import ReferralFactoryClient, UsersPage
 from rf_desktop.core.store import PENDING, Referral, Store
 
-HIGH_WATER_KEY = "rf_high_water"
+# the mark of one campaign: the highest user id that intake has looked at for it
+HIGH_WATER_KEY = "rf_high_water:{campaign_id}"
+# the single mark older versions kept for every campaign; it becomes the mark of the campaigns picked then
+SHARED_HIGH_WATER_KEY = "rf_high_water"
+# the page of the list where the newest user was found last time (where an oldest-first scan starts)
+NEWEST_PAGE_KEY = "rf_newest_page"
 PER_PAGE = 250
 INVITED = "person_invited"
 REFERRING = "person_referring"
@@ -42,41 +54,85 @@ class ReferrerCache:
         if user_id is None:
             return {}
         if user_id not in self._known:
-            self._known[user_id] = await self._rf.get_user(user_id)
+            try:
+                self._known[user_id] = await self._rf.get_user(user_id)
+            except NotFoundError:
+                # a deleted referrer: the referral is recorded without the referrer's details rather than
+                # holding up every sign-up behind it
+                self._known[user_id] = {}
         return self._known[user_id]
 
 
-async def _pages_newer_than(
-    rf: ReferralFactoryClient, high_water: int | None
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Yield pages of users, stopping once a page reaches ids at or below `high_water`."""
+def _newest_first(users: list[dict[str, Any]]) -> bool:
+    return len(users) >= 2 and int(users[0]["id"]) > int(users[-1]["id"])
+
+
+def _reaches(users: list[dict[str, Any]], floor: int | None) -> bool:
+    """Whether the page holds a user at or below `floor` (None: no history wanted, any page will do)."""
+    return floor is None or any(int(u["id"]) <= floor for u in users)
+
+
+async def _last_page(first: UsersPage, fetch: Callable[[int], Awaitable[UsersPage]]) -> int:
+    """The last page with users. Without a page count in the list, doubling the page number until a page
+    is empty, then halving the gap, costs about 2·log2(pages) requests instead of one per page."""
+    if first.last_page is not None:
+        return first.last_page
+    if not first.has_next:
+        return 1
+    low, high = 1, 2  # `low` has users and a next page; `high` is to be tried
+    while True:
+        page = await fetch(high)
+        if not page.users:
+            break
+        if not page.has_next:
+            return high
+        low, high = high, high * 2
+    while high - low > 1:  # users on `low`, none on `high`
+        middle = (low + high) // 2
+        page = await fetch(middle)
+        if page.users and not page.has_next:
+            return middle
+        low, high = (middle, high) if page.users else (low, middle)
+    return low
+
+
+async def _pages_above(
+    rf: ReferralFactoryClient, floor: int | None, position: int | None
+) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
+    """Yield (page number, users) for every page that may hold a user above `floor`. With `floor` None,
+    only enough of the list to find the newest user. `position` is the page where the newest user was
+    found last time in an oldest-first list."""
     first = await rf.users_page(1, PER_PAGE)
-    users = first.users
-    if not users:
+    if not first.users:
         return
-    ascending = len(users) < 2 or users[0]["id"] <= users[-1]["id"]
-    if not ascending or first.last_page in (None, 1):
-        page, current = 1, first
+    if _newest_first(first.users):
+        number, current = 1, first
         while True:
-            yield current.users
-            if high_water is not None and min(u["id"] for u in current.users) <= high_water:
+            yield number, current.users
+            if _reaches(current.users, floor) or not current.has_next:
                 return
-            if not current.has_next:
-                return
-            page += 1
-            current = await rf.users_page(page, PER_PAGE)
+            number += 1
+            current = await rf.users_page(number, PER_PAGE)
             if not current.users:
                 return
-    else:
-        # oldest first: the new people are at the end, so walk back from the last page
-        assert first.last_page is not None
-        for page in range(first.last_page, 0, -1):
-            current = first if page == 1 else await rf.users_page(page, PER_PAGE)
-            if not current.users:
-                continue
-            yield current.users
-            if high_water is not None and min(u["id"] for u in current.users) <= high_water:
-                return
+    pages = {1: first}
+
+    async def fetch(n: int) -> UsersPage:
+        if n not in pages:
+            pages[n] = await rf.users_page(n, PER_PAGE)
+        return pages[n]
+
+    number = max(1, position or await _last_page(first, fetch))
+    current = await fetch(number)
+    while number > 1 and (not current.users or (floor is not None and not _reaches(current.users, floor))):
+        number -= 1
+        current = await fetch(number)
+    while current.users:
+        yield number, current.users
+        if not current.has_next:
+            return
+        number += 1
+        current = await fetch(number)
 
 
 def _wanted(user: dict[str, Any], settings: Settings) -> bool:
@@ -119,9 +175,22 @@ def to_referral(
         referrer_code=referrer.get("code"),
         referrer_url=referrer.get("url"),
         status=PENDING,
+        # qualified already (in Referral Factory's dashboard, by its own integrations): never asked again
+        qualified_at=str(user["qualified_at"]) if user.get("qualified_at") else None,
         recorded_at=recorded_at,
         updated_at=recorded_at,
     )
+
+
+def _marks(store: Store, campaign_ids: list[int]) -> dict[int, int]:
+    """The high-water mark of each picked campaign that has one."""
+    shared = store.get_kv(SHARED_HIGH_WATER_KEY)
+    marks: dict[int, int] = {}
+    for campaign_id in campaign_ids:
+        mark = store.get_kv(HIGH_WATER_KEY.format(campaign_id=campaign_id), shared)
+        if mark is not None:
+            marks[campaign_id] = int(mark)
+    return marks
 
 
 async def collect_new_users(
@@ -132,34 +201,40 @@ async def collect_new_users(
     referrers: ReferrerCache,
     recorded_at: str,
 ) -> IntakeResult:
-    """Record every wanted user newer than the high-water mark; on the first run apply the backfill choice."""
-    high_water = store.get_kv(HIGH_WATER_KEY)
-    first_run = high_water is None
+    """Record every wanted user above its campaign's mark; a campaign without a mark (the first run, or a
+    campaign picked since) gets the backfill choice."""
+    campaign_ids = list(settings.referral_factory.campaign_ids)
+    marks = _marks(store, campaign_ids)
+    new_campaigns = [c for c in campaign_ids if c not in marks]
+    backfill = settings.referral_factory.backfill
+    if new_campaigns and backfill != "none":
+        floor: int | None = 0
+    else:
+        floor = min(marks.values(), default=None)
     recorded: list[int] = []
     scanned = 0
-    newest = high_water or 0
-    backfill = settings.referral_factory.backfill
-    async for page in _pages_newer_than(rf, high_water):
-        if first_run and backfill == "none":
-            # nothing before today is wanted: the newest page is enough to set the mark
-            newest = max([newest, *(int(u["id"]) for u in page)])
-            break
+    newest, newest_page = 0, None  # the newest user in the list now, and its page
+    async for number, page in _pages_above(rf, floor, store.get_kv(NEWEST_PAGE_KEY)):
         batch: list[Referral] = []
         for user in page:
             scanned += 1
             user_id = int(user["id"])
-            newest = max(newest, user_id)
-            if high_water is not None and user_id <= high_water:
-                continue
-            if not _wanted(user, settings) or (first_run and not _in_backfill(user, settings)):
-                continue
-            if store.get(user_id) is not None:
+            if user_id > newest:
+                newest, newest_page = user_id, number
+            mark = marks.get(int(user.get("campaign_id") or 0))
+            fresh = _in_backfill(user, settings) if mark is None else user_id > mark
+            if not fresh or not _wanted(user, settings) or store.get(user_id) is not None:
                 continue
             referrer = await referrers.get(user.get("referrer_id"))
             batch.append(to_referral(user, campaign_names.get(int(user["campaign_id"]), ""), referrer, recorded_at))
         # one transaction (one disk sync) per page, before anything about these people is sent
         store.record_referrals(batch)
         recorded.extend(r.rf_user_id for r in batch)
-    # the mark moves only after every new user is safely in the store
-    store.set_kv(HIGH_WATER_KEY, newest)
-    return IntakeResult(recorded=sorted(recorded), scanned=scanned, first_run=first_run)
+    # the marks move only after every new user is safely in the store
+    for campaign_id in campaign_ids:
+        store.set_kv(HIGH_WATER_KEY.format(campaign_id=campaign_id), max(newest, marks.get(campaign_id, 0)))
+    if store.get_kv(SHARED_HIGH_WATER_KEY) is not None:
+        store.set_kv(SHARED_HIGH_WATER_KEY, None)
+    if newest_page is not None:
+        store.set_kv(NEWEST_PAGE_KEY, newest_page)
+    return IntakeResult(recorded=sorted(recorded), scanned=scanned, first_run=bool(new_campaigns))

@@ -2,13 +2,21 @@
 
 Bearer token in the `Authorization` header. Lists come as `{data, links, meta}` pages; only `data`,
 `links.next` and `meta.current_page` are documented, so everything else is treated as optional.
+
+Referral Factory's documentation names two API hosts. When the one in use cannot be reached at all (its
+name does not resolve, nothing accepts the connection), the client tries the other, and keeps using (and,
+given somewhere to remember it, remembers) the one that answered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -17,6 +25,8 @@ from rf_desktop.core.http import (
     ApiClient,
     ApiError,
     AuthError,
+    BlockedError,
+    ConnectionFailedError,
     EventHooks,
     OnResponse,
     RateLimitedError,
@@ -24,9 +34,45 @@ from rf_desktop.core.http import (
     TransientError,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://api.referral-factory.com/api/v2"
+# the two hosts Referral Factory's documentation gives for API v2, the default first
+DOCUMENTED_BASE_URLS = (DEFAULT_BASE_URL, "https://referral-factory.com/api/v2")
+# where the base URL that last answered is remembered
+BASE_URL_KEY = "rf_base_url"
 MAX_PER_PAGE = 250
 RATE_LIMIT_WINDOW_SECONDS = 60.0  # 600 calls per minute per token
+# what rf-desktop allows itself of those 600: a computer that keeps going over the limit gets blocked
+CALLS_PER_MINUTE = 570
+
+
+class KeyValues(Protocol):
+    """Somewhere small to remember things between runs (the store's kv table)."""
+
+    def get_kv(self, key: str, default: Any = None) -> Any: ...
+
+    def set_kv(self, key: str, value: Any) -> None: ...
+
+
+class HostUnreachableError(ConnectionFailedError):
+    """No answer at all from a host: its name did not resolve or nothing accepted the connection."""
+
+
+def other_documented_base_urls(base_url: str) -> list[str]:
+    """The documented API hosts to try when `base_url` (one of them) cannot be reached; none for others."""
+    url = base_url.rstrip("/")
+    return [u for u in DOCUMENTED_BASE_URLS if u != url] if url in DOCUMENTED_BASE_URLS else []
+
+
+def _name_not_found(exc: BaseException) -> bool:
+    """Whether a connect failure was the host name not resolving (socket.gaierror somewhere in the chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass(frozen=True)
@@ -69,7 +115,18 @@ class ReferralFactoryClient(ApiClient):
         retry: RetryPolicy | None = None,
         event_hooks: EventHooks | None = None,
         on_response: OnResponse | None = None,
+        fallback_base_urls: Sequence[str] | None = None,
+        calls_per_minute: int = CALLS_PER_MINUTE,
     ) -> None:
+        """`fallback_base_urls`: where else to try when `base_url` cannot be reached; by default the other
+        documented host when `base_url` is one of them. `calls_per_minute`: the pace rf-desktop keeps."""
+        self._calls_per_minute = calls_per_minute
+        self._sends: deque[float] = deque()
+        self._base_urls = [
+            base_url.rstrip("/"),
+            *(fallback_base_urls if fallback_base_urls is not None else other_documented_base_urls(base_url)),
+        ]
+        self._memory: KeyValues | None = None
         super().__init__(
             base_url,
             token,
@@ -82,6 +139,75 @@ class ReferralFactoryClient(ApiClient):
             on_response=on_response,
         )
 
+    @property
+    def base_url(self) -> str:
+        """The base URL in use: the configured one, or the other documented host after a fallback."""
+        return str(self._http.base_url).rstrip("/")
+
+    async def _before_send(self, method: str, path: str) -> None:
+        # stay under the per-minute limit instead of meeting its 429: a long backfill (many pages, many
+        # referrers) would otherwise go over it minute after minute, and that gets the computer blocked
+        now = time.monotonic()
+        while self._sends and self._sends[0] <= now - RATE_LIMIT_WINDOW_SECONDS:
+            self._sends.popleft()
+        if len(self._sends) >= self._calls_per_minute:
+            await self._retry.sleep(self._sends[0] + RATE_LIMIT_WINDOW_SECONDS - now)
+            self._sends.popleft()
+        self._sends.append(time.monotonic())
+
+    def remember_host_in(self, memory: KeyValues) -> None:
+        """Start with the host that answered last time, and remember the next switch in `memory`."""
+        self._memory = memory
+        saved = memory.get_kv(BASE_URL_KEY)
+        if saved in self._base_urls:
+            self._http.base_url = httpx.URL(saved)
+
+    async def _call(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        try:
+            return await super()._call(method, path, params=params, json=json)
+        except HostUnreachableError as unreachable:
+            first_failure = unreachable
+        tried = self.base_url
+        for url in self._base_urls:
+            if url == tried:
+                continue
+            self._http.base_url = httpx.URL(url)
+            try:
+                body = await super()._call(method, path, params=params, json=json)
+            except HostUnreachableError:
+                continue
+            if self._memory is not None:
+                self._memory.set_kv(BASE_URL_KEY, url)
+            return body
+        self._http.base_url = httpx.URL(tried)
+        if len(self._base_urls) == 1:
+            raise first_failure
+        hosts = " or ".join(httpx.URL(u).host for u in [tried, *(u for u in self._base_urls if u != tried)])
+        raise HostUnreachableError(
+            self.service,
+            f"Could not reach Referral Factory at {hosts}. Is this computer online?",
+            hint="Check the internet connection. If other websites open, Referral Factory may be down: "
+            "rf-desktop tries again later.",
+        ) from first_failure
+
+    def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> TransientError:
+        host = self._http.base_url.host
+        if isinstance(exc, httpx.ConnectError) and _name_not_found(exc):
+            message = f"Could not find {host}. Is this computer online?"
+        elif isinstance(exc, httpx.ConnectError):
+            message = f"Could not connect to Referral Factory at {self._host()}: nothing accepted the connection."
+        elif isinstance(exc, httpx.ConnectTimeout):
+            message = f"Could not connect to Referral Factory at {self._host()}: no answer to the connection."
+        else:
+            return super()._transport_error(method, path, exc)
+        return HostUnreachableError(
+            self.service,
+            message,
+            hint="Check the Referral Factory address in Connections and the internet connection.",
+        )
+
     def _rate_limited(self, method: str, path: str, response: httpx.Response, body: Any) -> RateLimitedError:
         error = super()._rate_limited(method, path, response, body)
         if error.retry_after is None:
@@ -91,7 +217,15 @@ class ReferralFactoryClient(ApiClient):
         return error
 
     def _forbidden(self, method: str, path: str, status: int, body: Any) -> ApiError:
-        # Referral Factory's 403 means "for administrators only": the key belongs to the wrong user
+        if _says_blocked(body):
+            # the documented penalty for abusing the rate limit: this computer's address is blocked
+            return BlockedError(
+                self.service,
+                self._sentence(f"Referral Factory has blocked API calls from this computer (HTTP {status})", body),
+                hint=self.blocked_hint,
+                status=status,
+            )
+        # otherwise Referral Factory's 403 means "for administrators only": the key belongs to the wrong user
         return AuthError(
             self.service,
             self._sentence(
@@ -124,7 +258,13 @@ class ReferralFactoryClient(ApiClient):
             "GET", "/users", params={"page": page, "per_page": min(per_page, MAX_PER_PAGE)}
         )
         parsed = self._page(body, page)
-        return UsersPage(parsed.items, parsed.current_page, parsed.last_page, parsed.total, parsed.has_next)
+        # a user without a numeric id cannot be tracked or told apart from the others: it is left out (and
+        # said in the log) rather than stopping intake for everyone
+        users = [u for u in parsed.items if _int_or_none(u.get("id")) is not None]
+        left_out = len(parsed.items) - len(users)
+        if left_out:
+            log.warning("Referral Factory listed %d users without an id on page %d.", left_out, page)
+        return UsersPage(users, parsed.current_page, parsed.last_page, parsed.total, parsed.has_next)
 
     async def get_user(self, user_id: int) -> dict[str, Any]:
         return self._record(await self._call("GET", f"/users/{user_id}"))
@@ -197,6 +337,12 @@ class ReferralFactoryClient(ApiClient):
             "Referral Factory sent an answer rf-desktop does not understand.",
             hint="Try again later.",
         )
+
+
+def _says_blocked(body: Any) -> bool:
+    """Whether an error body tells of an address block rather than an administrators-only resource."""
+    message = body.get("message") if isinstance(body, dict) else None
+    return isinstance(message, str) and "blocked" in message.lower()
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from rf_desktop.sandbox.demo import DemoSimulation, fake_person
 from rf_desktop.sandbox.faults import FaultConfig
-from rf_desktop.sandbox.referral_factory import RfNotFoundError, RfValidationError
+from rf_desktop.sandbox.referral_factory import RfNotFoundError, RfShape, RfValidationError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -152,6 +152,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         with state.lock:
             traffic["pd"]["usage"] = state.pd.limiter.usage()
             traffic["rf"]["qualifications"] = sum(1 for e in state.rf.qualification_log if e["qualified"])
+            traffic["rf"]["qualification_calls"] = state.rf.qualification_calls
         return traffic
 
     async def rf_signup(request: Request) -> dict[str, Any]:
@@ -180,6 +181,24 @@ def routes(state: SandboxState) -> list[BaseRoute]:
                 source="Direct",
                 meta=_meta(body["meta"]) if "meta" in body else person.meta,
             )
+
+    async def get_rf_shape(request: Request) -> dict[str, Any]:
+        with state.lock:
+            return state.rf.shape.to_json()
+
+    async def put_rf_shape(request: Request) -> dict[str, Any]:
+        shape = RfShape.from_json(await _body(request))
+        with state.lock:
+            state.rf.shape = shape
+        return shape.to_json()
+
+    async def rf_dashboard_qualify(request: Request) -> dict[str, Any]:
+        # someone qualifies the referral in Referral Factory's dashboard (or its own integrations, or
+        # Zapier): not an API call, so not counted among the qualification calls
+        with state.lock:
+            user = state.rf.user(request.path_params["user_id"])
+            state.rf.set_qualified(user, True)
+            return user
 
     async def tokens(request: Request) -> dict[str, Any]:
         body = await _body(request)
@@ -303,6 +322,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/stats", serve(stats), methods=["GET"]),
         Route("/rf/signup", serve(rf_signup, 201), methods=["POST"]),
         Route("/rf/referrers", serve(rf_referrer, 201), methods=["POST"]),
+        Route("/rf/shape", serve(get_rf_shape), methods=["GET"]),
+        Route("/rf/shape", serve(put_rf_shape), methods=["PUT"]),
+        Route("/rf/users/{user_id:int}/qualify", serve(rf_dashboard_qualify), methods=["POST"]),
         Route("/tokens", serve(tokens), methods=["PUT"]),
         Route("/pd/leads/{lead_id}/convert", serve(convert_lead), methods=["POST"]),
         Route("/pd/deals/{deal_id:int}/stage", serve(move_deal), methods=["POST"]),

@@ -7,6 +7,7 @@ per token. Where the real behaviour is unverified, the choice made here is liste
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import operator
 import random
@@ -35,10 +36,54 @@ FIRST_USER_ID = 1001
 PER_PAGE_DEFAULT = 25
 PER_PAGE_MAX = 250
 RATE_LIMIT_PER_MINUTE = 600
+# "If you abuse the limit more than 3 times, your IP is blocked" (one copy of the docs says for 7 days)
+ABUSES_BEFORE_BLOCK = 3
+BLOCK_SECONDS = 7 * 24 * 3600.0
 USER_TYPES = ("person_referring", "person_invited")
 SOCIALS = ("email", "whatsapp", "facebook", "linkedin", "twitter", "sms")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CODE_ALPHABET = string.ascii_letters + string.digits
+
+
+LIST_ORDERS = ("oldest_first", "newest_first")
+ENVELOPES = ("laravel", "minimal")
+PER_PAGE_MODES = ("honoured", "ignored")
+REQUALIFY_ANSWERS = ("unchanged", "refused")
+
+
+@dataclasses.dataclass
+class RfShape:
+    """The answers the public material leaves open, one mode each (docs/sandbox.md, "Referral Factory shapes").
+
+    - `order`: users oldest first (by id) or newest first;
+    - `envelope`: Laravel's full paginator, or only the documented `data`, `links.next`, `meta.current_page`;
+    - `per_page`: honoured (up to 250), or ignored (always 25);
+    - `requalify`: qualifying an already qualified user answers 200 unchanged, or 422.
+    """
+
+    order: str = "oldest_first"
+    envelope: str = "laravel"
+    per_page: str = "honoured"
+    requalify: str = "unchanged"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> RfShape:
+        allowed = {
+            "order": LIST_ORDERS,
+            "envelope": ENVELOPES,
+            "per_page": PER_PAGE_MODES,
+            "requalify": REQUALIFY_ANSWERS,
+        }
+        unknown = set(body) - set(allowed)
+        if unknown:
+            raise ValueError(f"unknown shape settings: {', '.join(sorted(unknown))}")
+        for name, value in body.items():
+            if value not in allowed[name]:
+                raise ValueError(f"{name} must be one of {', '.join(allowed[name])}")
+        return cls(**body)
+
+    def to_json(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
 
 
 class RfValidationError(Exception):
@@ -145,6 +190,12 @@ class ReferralFactoryState:
         # one entry per change of a user's qualification: {"user_id", "qualified", "at"}
         self.qualification_log: list[dict[str, Any]] = []
         self.limiter = PerMinuteLimiter(self.clock, limit=RATE_LIMIT_PER_MINUTE)
+        self.shape = RfShape()
+        self.abuses = 0  # times a client went over the rate limit (a new time once a window has passed)
+        self._last_refusal: float | None = None
+        self._blocked_until: float | None = None
+        # every PUT /users/qualification that named a user, whatever the answer: what a client asked for
+        self.qualification_calls = 0
         self._next_user_id = FIRST_USER_ID
         # seeded, so referral codes come out the same in every run
         self._rng = random.Random(0)
@@ -190,6 +241,22 @@ class ReferralFactoryState:
         self.users = {u["id"]: u for u in data["users"]}
         self.qualification_log = list(data["qualification_log"])
         self._next_user_id = data["next_user_id"]
+
+    def admit(self) -> str | None:
+        """None when an API call with the right token may go ahead, else "limited" (429) or "blocked" (the
+        address is blocked after abusing the limit more than three times)."""
+        now = self.clock.monotonic()
+        if self._blocked_until is not None and now < self._blocked_until:
+            return "blocked"
+        if self.limiter.check(self.token)[0]:
+            return None
+        if self._last_refusal is None or now - self._last_refusal >= self.limiter.window:
+            self.abuses += 1
+        self._last_refusal = now
+        if self.abuses > ABUSES_BEFORE_BLOCK:
+            self._blocked_until = now + BLOCK_SECONDS
+            return "blocked"
+        return "limited"
 
     # --- lookups ---------------------------------------------------------------------------------------
 
@@ -329,10 +396,13 @@ class ReferralFactoryState:
 
     def set_qualified(self, user: dict[str, Any], qualified: bool) -> bool:
         """Qualify (or revert to pending) a Person Invited. Returns whether anything changed: qualifying an
-        already qualified user changes nothing and is not logged, so a referral never qualifies twice."""
+        already qualified user changes nothing and is not logged, so a referral never qualifies twice; in
+        the `requalify: refused` shape it is a 422 instead."""
         if user["type"] != "person_invited":
             raise _invalid("user", "You can only qualify referred users (Person Invited).")
         if qualified == (user["qualified_at"] is not None):
+            if qualified and self.shape.requalify == "refused":
+                raise _invalid("user", "This user is already qualified.")
             return False
         user["qualified_at"] = self.clock.now().date().isoformat() if qualified else None
         self.qualification_log.append({"user_id": user["id"], "qualified": qualified, "at": self.clock.iso()})
@@ -400,10 +470,13 @@ def _int_param(request: Request, name: str, default: int) -> int:
     return value
 
 
-def _paginate(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Laravel's paginator with the query string kept in its links (so `links.next` keeps `per_page`)."""
+def _paginate(request: Request, items: list[dict[str, Any]], shape: RfShape) -> dict[str, Any]:
+    """Laravel's paginator with the query string kept in its links (so `links.next` keeps `per_page`), or
+    only its documented part in the `minimal` envelope."""
     page = _int_param(request, "page", 1)
     per_page = min(_int_param(request, "per_page", PER_PAGE_DEFAULT), PER_PAGE_MAX)
+    if shape.per_page == "ignored":
+        per_page = PER_PAGE_DEFAULT
     total = len(items)
     last_page = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
@@ -412,6 +485,12 @@ def _paginate(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
     def link(n: int) -> str:
         return str(request.url.include_query_params(page=n))
 
+    if shape.envelope == "minimal":
+        return {
+            "data": chunk,
+            "links": {"next": link(page + 1) if page < last_page else None},
+            "meta": {"current_page": page},
+        }
     return {
         "data": chunk,
         "links": {
@@ -495,10 +574,12 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             header = request.headers.get("authorization", "")
             with state.lock:
                 token_ok = secrets.compare_digest(header.encode(), f"Bearer {rf.token}".encode())
-                allowed = rf.limiter.check(rf.token)[0] if token_ok else False
+                refusal = rf.admit() if token_ok else None
             if not token_ok:
                 return _error(401, "Unauthenticated.")
-            if not allowed:
+            if refusal == "blocked":
+                return _error(403, "Your IP address has been blocked from accessing the API.")
+            if refusal == "limited":
                 # the real API documents no Retry-After header, so none is sent
                 return _error(429, "Too Many Attempts.")
             try:
@@ -511,11 +592,13 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return endpoint
 
     def users_sorted(predicate: Predicate | None = None) -> list[dict[str, Any]]:
-        return [u for _, u in sorted(rf.users.items()) if predicate is None or predicate(u)]
+        newest_first = rf.shape.order == "newest_first"
+        ordered = sorted(rf.users.items(), reverse=newest_first)
+        return [u for _, u in ordered if predicate is None or predicate(u)]
 
     async def list_campaigns(request: Request) -> Response:
         with state.lock:
-            return JSONResponse(_paginate(request, [c for _, c in sorted(rf.campaigns.items())]))
+            return JSONResponse(_paginate(request, [c for _, c in sorted(rf.campaigns.items())], rf.shape))
 
     async def get_campaign(request: Request) -> Response:
         with state.lock:
@@ -524,12 +607,12 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     async def list_users(request: Request) -> Response:
         # like the real API (as reported), filters in the query string such as campaign_id are ignored
         with state.lock:
-            return JSONResponse(_paginate(request, users_sorted()))
+            return JSONResponse(_paginate(request, users_sorted(), rf.shape))
 
     async def search_users(request: Request) -> Response:
         predicate = _search_predicate(await _json_body(request))
         with state.lock:
-            return JSONResponse(_paginate(request, users_sorted(predicate)))
+            return JSONResponse(_paginate(request, users_sorted(predicate), rf.shape))
 
     async def get_user(request: Request) -> Response:
         with state.lock:
@@ -560,6 +643,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             raise _invalid("qualified", "The qualified field must be true or false.")
         with state.lock:
             user = _user_to_qualify(rf, body)
+            rf.qualification_calls += 1
             rf.set_qualified(user, qualified)
             return JSONResponse({"data": user})
 

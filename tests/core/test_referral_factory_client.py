@@ -14,13 +14,14 @@ import pytest
 from rf_desktop.core.http import (
     AmbiguousWriteError,
     AuthError,
+    BlockedError,
     ConnectionFailedError,
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
     ValidationError,
 )
-from rf_desktop.core.referral_factory import ReferralFactoryClient
+from rf_desktop.core.referral_factory import BASE_URL_KEY, DEFAULT_BASE_URL, ReferralFactoryClient
 from rf_desktop.sandbox.limits import PerMinuteLimiter
 from rf_desktop.sandbox.referral_factory import SEED_REFERRER_CODE
 from rf_desktop.sandbox.server import SandboxServer
@@ -298,3 +299,166 @@ async def test_an_admin_only_403_is_an_auth_error() -> None:
         with pytest.raises(AuthError) as caught:
             await rf.list_campaigns()
     assert "administrators" in caught.value.message and "administrator" in caught.value.hint
+
+
+# --- the two documented hosts ----------------------------------------------------------------------------
+
+
+class Memory(dict[str, Any]):
+    """The store's kv table, as far as the client needs it."""
+
+    def get_kv(self, key: str, default: Any = None) -> Any:
+        return self.get(key, default)
+
+    def set_kv(self, key: str, value: Any) -> None:
+        self[key] = value
+
+
+class DocumentedHosts(httpx.AsyncBaseTransport):
+    """Referral Factory's two documented hosts, played on loopback: a name in `unresolvable` does not
+    resolve (as on a computer that is offline), the others are answered by the sandbox. Nothing leaves
+    127.0.0.1."""
+
+    def __init__(self, sandbox: SandboxServer, unresolvable: set[str]) -> None:
+        self._sandbox = httpx.URL(sandbox.rf_base_url)
+        self._unresolvable = unresolvable
+        self._inner = httpx.AsyncHTTPTransport()
+        self.hosts: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.hosts.append(request.url.host)
+        if request.url.host in self._unresolvable:
+            try:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            except socket.gaierror as exc:
+                raise httpx.ConnectError(f"[Errno {exc.errno}] {exc.strerror}", request=request) from exc
+        request.url = request.url.copy_with(
+            scheme=self._sandbox.scheme,
+            host=self._sandbox.host,
+            port=self._sandbox.port,
+            path=self._sandbox.path + request.url.path.removeprefix("/api/v2"),
+        )
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again on return: nothing listens there
+
+
+async def test_when_the_default_host_is_not_found_the_other_documented_one_is_used_and_remembered(
+    sandbox: SandboxServer,
+) -> None:
+    memory = Memory()
+    transport = DocumentedHosts(sandbox, {"api.referral-factory.com"})
+    async with ReferralFactoryClient(
+        DEFAULT_BASE_URL, sandbox.state.rf.token, transport=transport, retry=FAST
+    ) as rf:
+        rf.remember_host_in(memory)
+        assert len(await rf.list_campaigns()) == 3
+        assert rf.base_url == "https://referral-factory.com/api/v2"
+        transport.hosts.clear()
+        await rf.get_campaign(1)
+    assert transport.hosts == ["referral-factory.com"]
+    assert memory[BASE_URL_KEY] == "https://referral-factory.com/api/v2"
+
+    # the next session starts with the host that answered
+    transport = DocumentedHosts(sandbox, {"api.referral-factory.com"})
+    async with ReferralFactoryClient(
+        DEFAULT_BASE_URL, sandbox.state.rf.token, transport=transport, retry=FAST
+    ) as rf:
+        rf.remember_host_in(memory)
+        await rf.get_campaign(1)
+    assert transport.hosts == ["referral-factory.com"]
+
+
+async def test_when_neither_documented_host_answers_both_are_named_in_plain_words(
+    sandbox: SandboxServer,
+) -> None:
+    transport = DocumentedHosts(sandbox, {"api.referral-factory.com", "referral-factory.com"})
+    async with ReferralFactoryClient(DEFAULT_BASE_URL, "t", transport=transport, retry=FAST) as rf:
+        with pytest.raises(ConnectionFailedError) as caught:
+            await rf.list_campaigns()
+        assert rf.base_url == DEFAULT_BASE_URL
+    assert caught.value.message == (
+        "Could not reach Referral Factory at api.referral-factory.com or referral-factory.com. "
+        "Is this computer online?"
+    )
+
+
+async def test_a_host_name_that_does_not_resolve_is_said_in_plain_words(sandbox: SandboxServer) -> None:
+    transport = DocumentedHosts(sandbox, {"api.referral-factory.com"})
+    async with ReferralFactoryClient(
+        DEFAULT_BASE_URL, "t", transport=transport, retry=FAST, fallback_base_urls=[]
+    ) as rf:
+        with pytest.raises(ConnectionFailedError) as caught:
+            await rf.list_campaigns()
+    assert caught.value.message == "Could not find api.referral-factory.com. Is this computer online?"
+    assert "Errno" not in str(caught.value)
+
+
+async def test_a_refused_connection_falls_back_to_the_next_address(sandbox: SandboxServer) -> None:
+    dead = f"http://127.0.0.1:{unused_port()}/rf/api/v2"
+    async with ReferralFactoryClient(
+        dead, sandbox.state.rf.token, retry=FAST, fallback_base_urls=[sandbox.rf_base_url]
+    ) as rf:
+        assert len(await rf.list_campaigns()) == 3
+        assert rf.base_url == sandbox.rf_base_url.rstrip("/")
+
+
+async def test_an_address_block_is_told_apart_from_an_admin_only_resource() -> None:
+    body = {"code": 403, "message": "Your IP address has been blocked from accessing the API."}
+    transport = httpx.MockTransport(lambda request: httpx.Response(403, json=body))
+    async with ReferralFactoryClient(DEFAULT_BASE_URL, "t", transport=transport) as rf:
+        with pytest.raises(BlockedError) as caught:
+            await rf.list_campaigns()
+    assert "blocked" in caught.value.message
+    assert "administrator" not in str(caught.value)
+
+
+async def test_abusing_the_rate_limit_gets_the_computer_blocked(sandbox: SandboxServer) -> None:
+    with sandbox.state.lock:
+        sandbox.state.rf.limiter = PerMinuteLimiter(sandbox.state.clock, limit=1)
+    async with ReferralFactoryClient(sandbox.rf_base_url, sandbox.state.rf.token) as rf:
+        for _ in range(3):  # over the limit three times, each in a new minute: 429s
+            sandbox.state.clock.advance(60)
+            await rf.get_campaign(1)
+            with pytest.raises(RateLimitedError):
+                await rf.get_campaign(1)
+        sandbox.state.clock.advance(60)
+        await rf.get_campaign(1)
+        with pytest.raises(BlockedError):  # the fourth time
+            await rf.get_campaign(1)
+        sandbox.state.clock.advance(3600)
+        with pytest.raises(BlockedError):
+            await rf.get_campaign(1)
+
+
+async def test_a_listed_user_without_an_id_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    body = {"data": [{"id": 7, "email": "a@example.com"}, {"email": "b@example.com"}, {"id": None}, "x"]}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    async with ReferralFactoryClient(DEFAULT_BASE_URL, "t", transport=transport) as rf:
+        page = await rf.users_page(1)
+    assert [u["id"] for u in page.users] == [7]
+    assert "2 users without an id" in caplog.text
+
+
+async def test_calls_are_paced_under_the_per_minute_limit(sandbox: SandboxServer) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    retry = RetryPolicy(sleep=record)
+    async with ReferralFactoryClient(
+        sandbox.rf_base_url, sandbox.state.rf.token, retry=retry, calls_per_minute=3
+    ) as rf:
+        for _ in range(4):
+            await rf.get_campaign(1)
+    [wait] = waits  # the fourth call waits for the first to leave the minute
+    assert 59.0 < wait <= 60.0
+    assert rf_stats(sandbox)["responses"] == {"200": 4}

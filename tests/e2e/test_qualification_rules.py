@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rf_desktop.core.config import QualificationRule
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import admin, deals, leads, run_once, sandbox_settings, sign_up, stage_id
+
+pytestmark = pytest.mark.rf_shapes
 
 
 def _status(store: Store, user: dict) -> str:

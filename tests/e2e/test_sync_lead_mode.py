@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import admin, field_code, leads, persons, run_once, sandbox_settings, sign_up
+
+pytestmark = pytest.mark.rf_shapes
 
 
 def test_invited_person_becomes_person_and_lead_with_the_referral_fields(

@@ -54,7 +54,7 @@ def test_the_index_lists_every_endpoint(admin: httpx.Client) -> None:
     endpoints = admin.get("/").json()["endpoints"]
     assert "POST /rf/signup" in endpoints and "PUT /faults/{api}" in endpoints
     assert any(e.endswith(" /pd/shape") and "PUT" in e for e in endpoints)
-    assert len(endpoints) == 19
+    assert len(endpoints) == 22
 
 
 def test_malformed_json_is_a_400_that_says_so(admin: httpx.Client) -> None:
@@ -286,3 +286,36 @@ def test_the_demo_switch(admin: httpx.Client, sandbox: SandboxServer) -> None:
     assert admin.put("/demo", json={"enabled": False}).json() == {"enabled": False, "speed": 0.5}
     assert admin.put("/demo", json={"speed": 0}).status_code == 422
     assert admin.put("/demo", json={"enabled": "yes"}).status_code == 422
+
+
+def test_the_referral_factory_shape_is_set_read_and_reset(admin: httpx.Client) -> None:
+    assert admin.get("/rf/shape").json() == {
+        "order": "oldest_first",
+        "envelope": "laravel",
+        "per_page": "honoured",
+        "requalify": "unchanged",
+    }
+    changed = admin.put("/rf/shape", json={"order": "newest_first", "requalify": "refused"}).json()
+    assert (changed["order"], changed["envelope"], changed["requalify"]) == ("newest_first", "laravel", "refused")
+    assert admin.put("/rf/shape", json={"order": "random"}).status_code == 422
+    refused = admin.put("/rf/shape", json={"per_pages": "ignored"})
+    assert refused.status_code == 422 and "per_pages" in refused.json()["error"]
+    admin.post("/reset")
+    assert admin.get("/rf/shape").json()["order"] == "oldest_first"
+
+
+def test_a_referral_qualified_from_the_dashboard_is_not_an_api_call(admin: httpx.Client) -> None:
+    user = admin.post("/rf/signup").json()
+    qualified = admin.post(f"/rf/users/{user['id']}/qualify").json()
+    assert qualified["qualified_at"] is not None
+    stats = admin.get("/stats").json()["rf"]
+    assert (stats["qualifications"], stats["qualification_calls"]) == (1, 0)
+    assert admin.post("/rf/users/999999/qualify").status_code == 404
+
+
+def test_every_qualification_call_is_counted_whatever_its_answer(admin: httpx.Client, rf: httpx.Client) -> None:
+    user = admin.post("/rf/signup").json()
+    for _ in range(2):
+        rf.put("/users/qualification", json={"id": user["id"], "qualified": True})
+    stats = admin.get("/stats").json()["rf"]
+    assert (stats["qualifications"], stats["qualification_calls"]) == (1, 2)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rf_desktop.sandbox.limits import PerMinuteLimiter
-from rf_desktop.sandbox.referral_factory import SEED_REFERRER_CODE
+from rf_desktop.sandbox.referral_factory import SEED_REFERRER_CODE, RfShape
 from rf_desktop.sandbox.server import SandboxServer
 
 TOKEN = "rf-sandbox-token"
@@ -412,3 +412,65 @@ def test_sign_up_through_a_link_is_a_referred_person_invited(sandbox: SandboxSer
         alice = sandbox.state.rf.user(SEED_REFERRER_CODE)
     assert (user["source"], user["type"], user["referrer_id"]) == ("Referred", "person_invited", alice["id"])
     assert alice["reach"] == 1
+
+
+# --- the shapes the public material allows ---------------------------------------------------------------
+
+
+def set_shape(sandbox: SandboxServer, **shape: str) -> None:
+    with sandbox.state.lock:
+        sandbox.state.rf.shape = RfShape(**shape)
+
+
+def test_the_minimal_envelope_has_only_the_documented_fields(sandbox: SandboxServer, rf: httpx.Client) -> None:
+    set_shape(sandbox, envelope="minimal")
+    for n in range(3):  # five users with the two seeded referrers: three pages of two
+        invite(rf, f"guest{n}@example.com")
+    first = rf.get("/users", params={"per_page": 2}).json()
+    assert set(first) == {"data", "links", "meta"}
+    assert first["meta"] == {"current_page": 1}
+    assert set(first["links"]) == {"next"} and "page=2" in first["links"]["next"]
+    last = rf.get("/users", params={"per_page": 2, "page": 3}).json()
+    assert len(last["data"]) == 1
+    assert (last["links"], last["meta"]) == ({"next": None}, {"current_page": 3})
+
+
+def test_users_newest_first(sandbox: SandboxServer, rf: httpx.Client) -> None:
+    set_shape(sandbox, order="newest_first")
+    ids = [invite(rf, f"guest{n}@example.com").json()["data"]["id"] for n in range(3)]
+    listed = [u["id"] for u in rf.get("/users").json()["data"]]
+    assert listed[:3] == ids[::-1] and listed == sorted(listed, reverse=True)
+
+
+def test_per_page_ignored_gives_25_a_page(sandbox: SandboxServer, rf: httpx.Client) -> None:
+    set_shape(sandbox, per_page="ignored")
+    with sandbox.state.lock:
+        for n in range(30):
+            sandbox.state.rf.sign_up(1, f"Guest{n}", f"guest{n}@example.com")
+    body = rf.get("/users", params={"per_page": 250}).json()
+    assert len(body["data"]) == 25 and body["meta"]["per_page"] == 25 and body["meta"]["last_page"] == 2
+
+
+def test_a_second_qualification_can_be_refused_with_422(sandbox: SandboxServer, rf: httpx.Client) -> None:
+    set_shape(sandbox, requalify="refused")
+    user = invite(rf, "zoe@example.com").json()["data"]
+    assert qualify(rf, id=user["id"]).status_code == 200
+    second = qualify(rf, id=user["id"])
+    assert second.status_code == 422 and "already qualified" in second.text
+    assert sandbox.state.rf.qualification_count(user["id"]) == 1
+
+
+def test_abusing_the_limit_more_than_three_times_blocks_the_address(
+    sandbox: SandboxServer, rf: httpx.Client
+) -> None:
+    with sandbox.state.lock:
+        sandbox.state.rf.limiter = PerMinuteLimiter(sandbox.state.clock, limit=1)
+    answers = []
+    for _ in range(4):
+        rf.get("/campaigns")
+        answers.append(rf.get("/campaigns").status_code)
+        answers.append(rf.get("/campaigns").status_code)  # the same time over the limit
+        sandbox.state.clock.advance(60)
+    assert answers == [429, 429, 429, 429, 429, 429, 403, 403]
+    blocked = rf.get("/campaigns")
+    assert blocked.status_code == 403 and "blocked" in blocked.json()["message"]
