@@ -18,14 +18,6 @@ from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import FieldDef, PipedriveSchema
 
-REFERRAL_FIELDS = (
-    "Referral Code",
-    "Referrer First Name",
-    "Referrer Email Address",
-    "Referral Campaign",
-    "Referral Link",
-)
-
 
 def pipedrive_api_base(base_url: str, company_domain: str | None) -> str:
     """Pipedrive asks integrations to call `{company}.pipedrive.com` once the company domain is known."""

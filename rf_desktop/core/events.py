@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rf_desktop.core.store import LogRow
+from rf_desktop.core.store import LogRow, Reason
 
 # Engine states, in the words the status bar and the tray use.
 IDLE = "idle"
@@ -37,6 +37,8 @@ class StateChanged:
     state: str
     message: str
     next_poll_at: datetime | None
+    # the kind of trouble behind an error state, when it is known
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rf_desktop.core.account import Account
 from rf_desktop.core.config import ConfigError, Settings, validate
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import Event, LogAdded, StateChanged
@@ -59,16 +60,8 @@ def _print_event(event: Event) -> None:
 
 
 async def _sync(store: Store, once: bool) -> int:
-    tokens = _token_source()
-    cache: dict[str, str | None] = {}
-
-    def token(name: str) -> str | None:
-        # read once per process: a keychain may prompt, and the engine asks every cycle
-        if name not in cache:
-            cache[name] = tokens.get(name)
-        return cache[name]
-
-    engine = SyncEngine(store, token)
+    # the account reads each token once per process: a keychain may prompt, and the engine asks every cycle
+    engine = SyncEngine(Account(store, _token_source()))
     engine.subscribe(_print_event)
     if once:
         summary = await engine.run_once()

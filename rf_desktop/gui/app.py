@@ -35,8 +35,8 @@ from rf_desktop.core.config import (
     Settings,
     SyncSettings,
 )
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.instance_lock import AlreadySyncingError
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.store import Store, StoreError
 from rf_desktop.gui import icons, theme
 from rf_desktop.gui.controller import AppController
@@ -201,7 +201,7 @@ def fresh_demo_database(db_path: Path | None) -> Path:
 
 async def configure_demo(controller: AppController, server: Any) -> Settings:
     """The demo's settings, with the sandbox's tokens for this session only."""
-    controller.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
+    controller.account.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
     return await point_at_sandbox(controller, server)
 
 
@@ -214,7 +214,7 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
     base.pipedrive = PipedriveSettings(base_url=server.pd_base_url)
     # the checks below read the base URLs from the stored settings; the rest is not complete yet
     controller.store.save_settings(base)
-    check = await controller.check_referral_factory()
+    check = await controller.account.check_referral_factory()
     launched = [int(c["id"]) for c in check.campaigns if c.get("status", "launched") == "launched"]
     await controller.refresh_schema()
     from rf_desktop.sandbox import presets  # the sandbox loads only when the demo runs
@@ -268,7 +268,7 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
         if store is None:
             return 1
         controller = AppController(store)
-        await controller.load_tokens()
+        await controller.account.load_tokens()
         if controller.has_accounts():
             return controller, None
         outcome = await first_run(controller)

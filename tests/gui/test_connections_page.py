@@ -17,12 +17,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QRadioButton
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core.account import CAMPAIGNS_KEY
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.secrets import LOCKED_HINT, UNAVAILABLE_HINT, TokenStore
+from rf_desktop.core.secrets import LOCKED_HINT, PD_TOKEN, RF_TOKEN, UNAVAILABLE_HINT, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.pages.connections import CAMPAIGNS_KEY, ConnectionsPage, TokenBox
+from rf_desktop.gui.pages.connections import ConnectionsPage, TokenBox
 from rf_desktop.gui.widgets.form_helpers import ERROR, INFO, SUCCESS
 from rf_desktop.gui.widgets.settings_draft import DRAFT_KEY, UNSAVED
 from rf_desktop.sandbox.server import SandboxServer

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -29,7 +28,7 @@ from rf_desktop.core.config import ConfigError, Issue, Settings
 from rf_desktop.core.http import ApiError
 from rf_desktop.core.schema import PipedriveSchema
 from rf_desktop.core.secrets import SecretsError
-from rf_desktop.gui.controller import NotConnectedError
+from rf_desktop.gui.controller import AppController, NotConnectedError
 from rf_desktop.gui.widgets.form_helpers import SaveStatus
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,6 @@ SAVED = "saved"
 PENDING = "pending"
 UNSAVED = "error"
 
-_INDEX = re.compile(r"\[[^\]]*\]")
-_PAGE_OF_SECTION = {
-    "referral_factory": "Connections",
-    "pipedrive": "Connections",
-    "mode": "Rules",
-    "pipeline_id": "Rules",
-    "stage_id": "Rules",
-    "qualification": "Rules",
-    "sync": "Rules",
-}
 
 
 def replace_path(obj: Any, path: str, value: Any) -> Any:
@@ -67,7 +56,7 @@ def read_path(obj: Any, path: str) -> Any:
 
 def page_of(issue: Issue) -> str:
     """The settings page where this issue is fixed."""
-    return _PAGE_OF_SECTION.get(_INDEX.sub("", issue.path).split(".", 1)[0], "Mapping")
+    return issue.page.title()
 
 
 def unsaved_message(errors: list[Issue]) -> str:
@@ -87,7 +76,7 @@ class SettingsDraft(QObject):
 
     def __init__(
         self,
-        controller: Any,
+        controller: AppController,
         *,
         autosave: bool = True,
         delay_ms: int = 500,
@@ -115,7 +104,7 @@ class SettingsDraft(QObject):
             self._timer.start()  # a parked set-up may be complete now (the schema came since)
 
     @classmethod
-    def shared(cls, controller: Any) -> SettingsDraft:
+    def shared(cls, controller: AppController) -> SettingsDraft:
         """The draft the settings pages share (created on first use, with any unfinished set-up
         left from the last session)."""
         found = controller.findChild(cls, "sharedSettingsDraft", Qt.FindChildOption.FindDirectChildrenOnly)
@@ -222,7 +211,7 @@ def _apply(settings: Settings, changes: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def _parked_draft(controller: Any) -> Settings | None:
+def _parked_draft(controller: AppController) -> Settings | None:
     raw = controller.store.get_kv(DRAFT_KEY)
     if not isinstance(raw, dict):
         return None
@@ -255,7 +244,7 @@ def problem_text(error: BaseException) -> tuple[str, str]:
     return str(getattr(error, "message", "") or error), str(getattr(error, "hint", "") or "")
 
 
-async def refresh_schema(controller: Any, draft: SettingsDraft) -> PipedriveSchema:
+async def refresh_schema(controller: AppController, draft: SettingsDraft) -> PipedriveSchema:
     """Fetch the Pipedrive fields, pipelines and stages again through the controller. It reads the saved
     Pipedrive address: while the owner's edited address is unsaved, refuse rather than fetch another
     account's fields."""
@@ -269,7 +258,7 @@ class OwnedTasks:
     """The background tasks one widget started through `controller.spawn`, under keys unique to that
     widget (the same piece may exist in the main window and in the first-run dialog)."""
 
-    def __init__(self, controller: Any, owner: object) -> None:
+    def __init__(self, controller: AppController, owner: object) -> None:
         self._controller = controller
         self._prefix = f"{type(owner).__name__}.{id(owner)}."
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -302,7 +291,7 @@ class DraftPage(QWidget):
     title = ""
     icon_name = ""
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.draft = SettingsDraft.shared(controller)
