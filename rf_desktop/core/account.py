@@ -14,6 +14,7 @@ cache `token()` answers from.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -207,7 +208,8 @@ class Account:
         """The settings' problems against the current schema; asked again only when either changed."""
         stamp = self._schema.fetched_at if self._schema is not None else None
         if self._validated is None or self._validated[:2] != (settings, stamp):
-            self._validated = (settings, stamp, validate(settings, self._schema))
+            # a copy: a caller may change its settings in place after asking
+            self._validated = (copy.deepcopy(settings), stamp, validate(settings, self._schema))
         return self._validated[2]
 
     def errors(self, settings: Settings) -> list[Issue]:
@@ -256,13 +258,13 @@ class Account:
             self.store.save_schema(schema)
         self._changed(Change.SCHEMA)
 
-    async def refresh_schema(self) -> PipedriveSchema:
-        """Fetch the fields, pipelines and stages again (the Refresh buttons); raises ApiError or
-        NotConnectedError."""
+    async def refresh_schema(self, pipedrive: PipedriveSettings | None = None) -> PipedriveSchema:
+        """Fetch the fields, pipelines and stages again (the Refresh buttons) from the saved Pipedrive
+        account, or the one `pipedrive` points at; raises ApiError or NotConnectedError."""
         token = await self.read_token(PD_TOKEN)
         if not token:
             raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
-        schema = await connections.fetch_schema(self.pipedrive_api_base(), token)
+        schema = await connections.fetch_schema(self.pipedrive_api_base(pipedrive), token)
         self._schema_age_checked = True
         self._use_schema(schema)
         return schema

@@ -128,11 +128,13 @@ class SyncEngine:
         self._error_streak = 0
         self._summary = RunSummary()
         # settings, tokens or the schema changed: look again now rather than at the next poll
+        self._cycling = False
         account.subscribe(self._account_changed)
 
     def _account_changed(self, change: Change) -> None:
-        if change is not Change.CAMPAIGNS:
-            self._wake.set()
+        if change is Change.CAMPAIGNS or (change is Change.SCHEMA and self._cycling):
+            return  # the cycle's own schema fetch (or forgetting it) needs no second look
+        self._wake.set()
 
     # -- listeners -------------------------------------------------------------------------------
 
@@ -259,6 +261,13 @@ class SyncEngine:
 
     async def _cycle_guarded(self) -> float | None:
         """One cycle; returns seconds until the next one (None: wait to be woken)."""
+        self._cycling = True
+        try:
+            return await self._one_cycle()
+        finally:
+            self._cycling = False
+
+    async def _one_cycle(self) -> float | None:
         try:
             ctx = await self._prepare()
             if ctx is None:

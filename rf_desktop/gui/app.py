@@ -209,14 +209,9 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
     """Settings pointing at the sandbox (the shared presets: leads, the referral fields mapped, qualified
     when converted) for every launched campaign, checked through the controller as a real account is (its
     tokens must be set)."""
-    base = controller.settings()
-    base.referral_factory = ReferralFactorySettings(base_url=server.rf_base_url, backfill="all")
-    base.pipedrive = PipedriveSettings(base_url=server.pd_base_url)
-    # the checks below read the base URLs from the stored settings; the rest is not complete yet
-    controller.store.save_settings(base)
-    check = await controller.account.check_referral_factory()
+    check = await controller.account.check_referral_factory(server.rf_base_url)
     launched = [int(c["id"]) for c in check.campaigns if c.get("status", "launched") == "launched"]
-    await controller.refresh_schema()
+    await controller.refresh_schema(PipedriveSettings(base_url=server.pd_base_url))
     from rf_desktop.sandbox import presets  # the sandbox loads only when the demo runs
 
     settings = presets.demo_settings(

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from rf_desktop.core.account import Account, Change, NotConnectedError
-from rf_desktop.core.config import Issue, Settings
+from rf_desktop.core.config import Issue, PipedriveSettings, Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import (
     NOT_CONFIGURED,
@@ -137,12 +137,12 @@ class AppController(QObject):
     def schema(self) -> PipedriveSchema | None:
         return self.account.schema()
 
-    async def refresh_schema(self) -> PipedriveSchema:
+    async def refresh_schema(self, pipedrive: PipedriveSettings | None = None) -> PipedriveSchema:
         """Fetch the fields, pipelines and stages again (the Refresh buttons); raises ApiError or
         NotConnectedError for the page to show."""
         self.schemaLoading.emit(True)
         try:
-            return await self.account.refresh_schema()
+            return await self.account.refresh_schema(pipedrive)
         finally:
             self.schemaLoading.emit(False)
 

@@ -765,7 +765,7 @@ class TestReferralWizard(QWizard):
         return self.trial.settings.mode if self.trial is not None else "lead"
 
     def is_demo(self) -> bool:
-        return bool(getattr(self.controller, "demo", False) and getattr(self.controller, "sandbox", None))
+        return self.controller.demo and self.controller.sandbox is not None
 
     async def load_tokens(self) -> None:
         """Both tokens, read from the keychain in an executor (an unlock prompt must not freeze the

@@ -80,6 +80,10 @@ def test_saving_validates_once_and_returns_the_problems(account: Account, store:
     assert store.get_settings() == saved, "settings with an error are not saved"
     assert changes == []
     assert account.issues(broken) is problems, "the same settings against the same schema are not checked again"
+    fine = account.settings()
+    assert not account.errors(fine)
+    fine.mappings = []  # changed in place after it was checked
+    assert account.errors(fine), "the settings are checked as they are now"
 
 
 def test_each_problem_names_the_page_that_fixes_it() -> None:
