@@ -100,7 +100,7 @@ class Account:
         self._schema = store.get_schema()
         # the schema's age is looked at once after each change of settings or tokens, not every cycle
         self._schema_age_checked = False
-        self._validated: tuple[Settings, str | None, list[Issue]] | None = None
+        self._validated: tuple[Settings, PipedriveSchema | None, list[Issue]] | None = None
         self._campaign_names: dict[int, str] = {}
         self._campaigns_at: datetime | None = None
         self._rf = _Kept[ReferralFactoryClient]()
@@ -206,11 +206,11 @@ class Account:
 
     def issues(self, settings: Settings) -> list[Issue]:
         """The settings' problems against the current schema; asked again only when either changed."""
-        stamp = self._schema.fetched_at if self._schema is not None else None
-        if self._validated is None or self._validated[:2] != (settings, stamp):
+        cached = self._validated
+        if cached is None or cached[1] is not self._schema or cached[0] != settings:
             # a copy: a caller may change its settings in place after asking
-            self._validated = (copy.deepcopy(settings), stamp, validate(settings, self._schema))
-        return self._validated[2]
+            cached = self._validated = (copy.deepcopy(settings), self._schema, validate(settings, self._schema))
+        return cached[2]
 
     def errors(self, settings: Settings) -> list[Issue]:
         return [issue for issue in self.issues(settings) if issue.severity == "error"]

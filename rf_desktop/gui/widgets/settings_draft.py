@@ -2,10 +2,11 @@
 
 The three settings pages (Connections, Mapping, Rules) share one draft, because their choices depend on
 each other: switching to "Create a Deal" on the Rules page changes which fields the Mapping page offers
-and which labels are valid. Edits are validated at once (`config.validate` with the Pipedrive schema)
-and saved ~500 ms after the last one, or at once when a page is left (`flush`).
+and which labels are valid. Edits are validated at once by the account (against the Pipedrive schema;
+saving the same settings reuses that check) and saved ~500 ms after the last one, or at once when a page
+is left (`flush`).
 
-The controller refuses to save a configuration with errors, so the engine never runs on one. The draft
+The account refuses to save a configuration with errors, so the engine never runs on one. The draft
 then keeps the edit, says what still needs fixing, and parks a copy in the store (`DRAFT_KEY`), so an
 unfinished set-up survives a restart. The first-run dialog uses a draft of its own that saves only when
 it finishes.
@@ -23,7 +24,6 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
-from rf_desktop.core import config
 from rf_desktop.core.config import ConfigError, Issue, Settings
 from rf_desktop.core.http import ApiError
 from rf_desktop.core.schema import PipedriveSchema
@@ -167,7 +167,7 @@ class SettingsDraft(QObject):
         self.validate()
 
     def validate(self) -> list[Issue]:
-        self._issues = config.validate(self._settings, self.controller.schema())
+        self._issues = self.controller.account.issues(self._settings)
         self.issuesChanged.emit(self._issues)
         return self._issues
 
