@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from rf_desktop.core import connections
 from rf_desktop.core.config import Issue, PipedriveSettings, Settings, validate
 from rf_desktop.core.connections import PDCheck, RFCheck, pipedrive_api_base
-from rf_desktop.core.http import ApiClient
+from rf_desktop.core.http import PIPEDRIVE, REFERRAL_FACTORY, ApiClient
 from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
@@ -39,13 +39,12 @@ T = TypeVar("T")
 C = TypeVar("C", bound=ApiClient)
 
 BUDGET_KEY = "pipedrive_budget"
-SCHEMA_KEY = "pipedrive_schema"
 CAMPAIGNS_KEY = "referral_factory_campaigns"
 SCHEMA_MAX_AGE = timedelta(hours=24)
 CAMPAIGNS_MAX_AGE = timedelta(minutes=10)
 # Where each kind of record opens in Pipedrive's web app, below its web base URL.
 WEB_PATHS = {"person": "person/{id}", "lead": "leads/inbox/{id}", "deal": "deal/{id}"}
-SERVICE_NAMES = {RF_TOKEN: "Referral Factory", PD_TOKEN: "Pipedrive"}
+SERVICE_NAMES = {RF_TOKEN: REFERRAL_FACTORY, PD_TOKEN: PIPEDRIVE}
 
 RfFactory = Callable[[Settings, str], ReferralFactoryClient]
 PdFactory = Callable[..., PipedriveClient]
@@ -252,18 +251,13 @@ class Account:
 
     def _use_schema(self, schema: PipedriveSchema | None) -> None:
         self._schema = schema
-        if schema is None:
-            self.store.set_kv(SCHEMA_KEY, None)
-        else:
-            self.store.save_schema(schema)
+        self.store.save_schema(schema)
         self._changed(Change.SCHEMA)
 
     async def refresh_schema(self, pipedrive: PipedriveSettings | None = None) -> PipedriveSchema:
         """Fetch the fields, pipelines and stages again (the Refresh buttons) from the saved Pipedrive
         account, or the one `pipedrive` points at; raises ApiError or NotConnectedError."""
-        token = await self.read_token(PD_TOKEN)
-        if not token:
-            raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
+        token = await self._pipedrive_token()
         schema = await connections.fetch_schema(self.pipedrive_api_base(pipedrive), token)
         self._schema_age_checked = True
         self._use_schema(schema)
@@ -302,11 +296,7 @@ class Account:
                 "id": int(c["id"]),
                 "name": str(c.get("name") or f"Campaign {c['id']}"),
                 "status": str(c.get("status") or ""),
-                "fields": [
-                    str(f["label"])
-                    for f in ((c.get("fields") or {}).get("person_invited") or [])
-                    if isinstance(f, dict) and f.get("label")
-                ],
+                "fields": connections.invited_form_labels(c),
             }
             for c in campaigns
             if c.get("id") is not None
@@ -390,10 +380,14 @@ class Account:
 
     async def create_referral_fields(self, names: list[str], pipedrive: PipedriveSettings) -> list[FieldDef]:
         """Create the referral fields in the Pipedrive account `pipedrive` points at."""
+        token = await self._pipedrive_token()
+        return await connections.create_referral_fields(self.pipedrive_api_base(pipedrive), token, names)
+
+    async def _pipedrive_token(self) -> str:
         token = await self.read_token(PD_TOKEN)
         if not token:
             raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
-        return await connections.create_referral_fields(self.pipedrive_api_base(pipedrive), token, names)
+        return token
 
 
 class _Kept(Generic[C]):

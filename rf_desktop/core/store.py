@@ -392,8 +392,9 @@ class Store:
         except ValueError:
             return None
 
-    def save_schema(self, schema: PipedriveSchema) -> None:
-        self.set_kv("pipedrive_schema", schema.to_json())
+    def save_schema(self, schema: PipedriveSchema | None) -> None:
+        """Keep the schema (None forgets it: it is fetched again)."""
+        self.set_kv("pipedrive_schema", schema.to_json() if schema is not None else None)
 
     def get_kv(self, key: str, default: Any = None) -> Any:
         rows = self._rows("SELECT value FROM kv WHERE key = ?", [key])
