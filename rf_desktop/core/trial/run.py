@@ -258,15 +258,7 @@ class TrialRun:
 
     async def _sign_up_referrer(self, plan: Plan, campaign: Mapping[str, Any]) -> dict[str, Any]:
         self._begin(REFERRER, f"Signing up {plan.referrer_email} as the Person Referring…")
-        form = (campaign.get("fields") or {}).get(REFERRING) or []
-        user = await self._call(
-            self._rf_client().create_user(
-                int(campaign["id"]),
-                REFERRER_NAME,
-                plan.referrer_email,
-                meta=sample_form_values(form, {}, self._now().date().isoformat()),
-            )
-        )
+        user = await self._sign_up(campaign, REFERRING, REFERRER_NAME, plan.referrer_email, {})
         created = self.created
         created.referrer_id, created.referrer_email = int(user["id"]), plan.referrer_email
         created.referrer_code, created.referrer_url = str(user.get("code") or ""), str(user.get("url") or "")
@@ -305,15 +297,8 @@ class TrialRun:
         self._begin(
             INVITED_STEP, f"Signing up {plan.invited_email} through the referral link of {plan.referrer_email}…"
         )
-        form = (campaign.get("fields") or {}).get(INVITED) or []
-        user = await self._call(
-            self._rf_client().create_user(
-                int(campaign["id"]),
-                INVITED_NAME,
-                plan.invited_email,
-                referrer=("code", self.created.referrer_code),
-                meta=sample_form_values(form, self._form_targets(), self._now().date().isoformat()),
-            )
+        user = await self._sign_up(
+            campaign, INVITED, INVITED_NAME, plan.invited_email, self._form_targets(), self.created.referrer_code
         )
         rf_user_id = int(user["id"])
         self.created.invited_id, self.created.invited_email = rf_user_id, plan.invited_email
@@ -334,6 +319,24 @@ class TrialRun:
             {"user_id": rf_user_id, "code": referral.code, "own_referral_link": referral.url},
         )
         return user
+
+    async def _sign_up(
+        self,
+        campaign: Mapping[str, Any],
+        user_type: str,
+        name: str,
+        email: str,
+        targets: Mapping[str, FieldDef | None],
+        referrer_code: str | None = None,
+    ) -> dict[str, Any]:
+        """A Referral Factory user of `user_type` with every form field filled (through the referrer's
+        code for a person invited)."""
+        form = (campaign.get("fields") or {}).get(user_type) or []
+        meta = sample_form_values(form, targets, self._now().date().isoformat())
+        referrer = ("code", referrer_code) if referrer_code is not None else None
+        return await self._call(
+            self._rf_client().create_user(int(campaign["id"]), name, email, referrer=referrer, meta=meta)
+        )
 
     def _form_targets(self) -> dict[str, FieldDef | None]:
         """Form field label -> the Pipedrive field it is mapped to."""
