@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import psutil
 
+from rf_desktop.core.account import Account, PdFactory
+from rf_desktop.core.connections import pipedrive_client
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox import presets
@@ -57,10 +59,10 @@ def configured_store(server: SandboxServer, **changes: Any) -> Iterator[Store]:
         yield store
 
 
-def engine(store: Store, server: SandboxServer, **kwargs: Any) -> SyncEngine:
+def engine(store: Store, server: SandboxServer, *, pd_factory: PdFactory | None = None, **kwargs: Any) -> SyncEngine:
     """An engine with the product's default clients: only the tokens differ from a real install."""
     tokens = {"referral-factory": server.state.rf.token, "pipedrive": server.state.pd.token}
-    return SyncEngine(store, tokens.get, **kwargs)
+    return SyncEngine(Account(store, tokens, pd_factory=pd_factory or pipedrive_client), **kwargs)
 
 
 def sign_up_many(server: SandboxServer, count: int) -> list[dict[str, Any]]:

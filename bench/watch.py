@@ -35,7 +35,7 @@ def main(argv: list[str]) -> None:
             asyncio.run(eng.run_once(max_seconds=60))
             spent.append(usage(server)["tokens_used_today"] - before)
         qualified = store.counts()["qualified"]
-        budget = eng.budget.snapshot().daily_budget or SMALLEST_BUDGET
+        budget = eng.account.budget.snapshot().daily_budget or SMALLEST_BUDGET
     per_poll = sum(spent) / len(spent)
     interval = watch_interval(budget, 0.10)
     per_day = 86_400 / interval * per_poll + SCHEMA_TOKENS_PER_DAY

@@ -16,8 +16,9 @@ from typing import Any
 
 from bench.common import configured_store, engine, machine, sandbox
 from rf_desktop.core.config import QualificationRule
-from rf_desktop.core.trial_run import TrialRun
+from rf_desktop.core.trial.run import TrialRun
 from rf_desktop.sandbox import presets
+from rf_desktop.sandbox.admin_client import SandboxAdmin
 from rf_desktop.sandbox.server import SandboxServer
 
 
@@ -40,13 +41,15 @@ async def one_run(kind: str) -> tuple[float, float, float, bool]:
         eng = engine(store, server)
         task = asyncio.create_task(eng.run())
         await asyncio.sleep(0)
-        tokens = {"referral-factory": server.state.rf.token, "pipedrive": server.state.pd.token}
-        trial = TrialRun(store, eng, tokens.get)
+        trial = TrialRun(eng.account, eng)
         started = time.monotonic()
         ok = await trial.run()
         ran = time.monotonic() - started
         started = time.monotonic()
-        await trial.act_as_salesperson(server.admin_url)
+        referral = trial.test_referral()
+        assert referral is not None
+        salesperson = SandboxAdmin(server.admin_url)
+        trial.someone_acted(await salesperson.act_as_salesperson(referral, trial.settings.qualification))
         ok = await trial.wait_for_qualification(120) and ok
         qualified = time.monotonic() - started
         started = time.monotonic()

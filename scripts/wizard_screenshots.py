@@ -20,7 +20,7 @@ os.environ.setdefault("QT_API", "pyside6")
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QWidget, QWizard
 
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.store import Store
 from rf_desktop.gui.app import create_application, point_at_sandbox
 from rf_desktop.gui.controller import AppController
@@ -54,7 +54,7 @@ def open_wizard(controller: AppController, settings: QSettings) -> TestReferralW
 async def take(folder: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp, SandboxServer() as sandbox:
         controller = AppController(Store(Path(tmp) / "rf.sqlite3"), demo=True, sandbox=None)
-        controller.use_session_tokens({RF_TOKEN: sandbox.state.rf.token, PD_TOKEN: sandbox.state.pd.token})
+        controller.account.use_session_tokens({RF_TOKEN: sandbox.state.rf.token, PD_TOKEN: sandbox.state.pd.token})
         await point_at_sandbox(controller, sandbox)
         controller.sandbox = sandbox  # after set-up: the demo button needs it, shutdown must not stop it
         controller.start_engine()
@@ -89,7 +89,7 @@ async def take(folder: Path) -> None:
             paused.close()
             controller.resume()
 
-            await controller.set_token(RF_TOKEN, "an-old-token")
+            await controller.account.set_token(RF_TOKEN, "an-old-token")
             failing = open_wizard(controller, settings)
             await until(lambda: failing.plan_page.isComplete())
             failing.next()

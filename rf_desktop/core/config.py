@@ -233,6 +233,22 @@ def template_placeholders(template: str) -> list[str]:
 Severity = Literal["error", "warning"]
 
 
+# The settings pages, and which one fixes each top-level part of the settings (the mappings otherwise).
+CONNECTIONS = "connections"
+MAPPING = "mapping"
+RULES = "rules"
+_PAGE_OF_SECTION = {
+    "referral_factory": CONNECTIONS,
+    "pipedrive": CONNECTIONS,
+    "mode": RULES,
+    "pipeline_id": RULES,
+    "stage_id": RULES,
+    "qualification": RULES,
+    "sync": RULES,
+}
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
 @dataclass(frozen=True)
 class Issue:
     path: str  # where in the settings, e.g. "mappings[2].target"
@@ -240,6 +256,11 @@ class Issue:
     severity: Severity = "error"
     # something not chosen yet (settings still being set up), as opposed to a value that is wrong
     missing: bool = False
+
+    @property
+    def page(self) -> str:
+        """The settings page where this issue is fixed: CONNECTIONS, MAPPING or RULES."""
+        return _PAGE_OF_SECTION.get(_INDEX.sub("", self.path).split(".", 1)[0], MAPPING)
 
 
 def is_valid(settings: Settings, schema: PipedriveSchema | None = None) -> bool:

@@ -7,6 +7,7 @@ the window behaves exactly like the sync will.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -17,14 +18,6 @@ from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import FieldDef, PipedriveSchema
-
-REFERRAL_FIELDS = (
-    "Referral Code",
-    "Referrer First Name",
-    "Referrer Email Address",
-    "Referral Campaign",
-    "Referral Link",
-)
 
 
 def pipedrive_api_base(base_url: str, company_domain: str | None) -> str:
@@ -154,6 +147,10 @@ async def create_referral_fields(base_url: str, token: str, names: list[str]) ->
 async def campaign_fields(base_url: str, token: str, campaign_id: int) -> list[str]:
     """Labels of the campaign's custom form fields for the Person Invited (mappable as `meta:<label>`)."""
     async with ReferralFactoryClient(base_url, token) as rf:
-        campaign = await rf.get_campaign(campaign_id)
+        return invited_form_labels(await rf.get_campaign(campaign_id))
+
+
+def invited_form_labels(campaign: Mapping[str, Any]) -> list[str]:
+    """The labels of a campaign's form fields for the Person Invited, as Referral Factory lists them."""
     fields = (campaign.get("fields") or {}).get("person_invited") or []
-    return [str(f["label"]) for f in fields if f.get("label")]
+    return [str(f["label"]) for f in fields if isinstance(f, dict) and f.get("label")]

@@ -31,7 +31,7 @@ from rf_desktop.core.http import ApiError, redact
 from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema, split_target
-from rf_desktop.core.secrets import ENV_VARS, PIPEDRIVE, REFERRAL_FACTORY, SecretsError, TokenStore
+from rf_desktop.core.secrets import ENV_VARS, PD_TOKEN, RF_TOKEN, SecretsError, TokenStore
 from rf_desktop.core.token_costs import cost_of
 
 Status = Literal["ok", "note", "problem"]
@@ -162,11 +162,11 @@ def _keychain_checks(
 ) -> tuple[str | None, str | None]:
     problem = tokens.keychain_error()
     # without a keychain, tokens from the environment still work: worth knowing, not a problem
-    from_env = all(_in_environment(tokens, name) for name in (REFERRAL_FACTORY, PIPEDRIVE))
+    from_env = all(_in_environment(tokens, name) for name in (RF_TOKEN, PD_TOKEN))
     status: Status = "ok" if problem is None else "note" if from_env else "problem"
     report.add(KEYCHAIN, "backend", status, tokens.backend_description() if problem is None else str(problem))
     found: list[str | None] = []
-    for name in (REFERRAL_FACTORY, PIPEDRIVE):
+    for name in (RF_TOKEN, PD_TOKEN):
         if session.get(name):
             report.add(KEYCHAIN, f"{name} token", "ok", "kept for this session only, not in the keychain")
             found.append(session[name])

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rf_desktop.core import rules
-from rf_desktop.core.config import Settings, validate
-from rf_desktop.core.connections import load_schema, pipedrive_client, referral_factory_client
+from rf_desktop.core.account import Account, Change
+from rf_desktop.core.config import Settings
 from rf_desktop.core.context import SyncContext, iso, utcnow
 from rf_desktop.core.events import (
     AUTH_ERROR,
@@ -41,35 +41,39 @@ from rf_desktop.core.http import (
     BlockedError,
     BudgetExhaustedError,
     ConnectionFailedError,
+    RateLimitedError,
     ValidationError,
 )
 from rf_desktop.core.intake import ReferrerCache, collect_new_users
 from rf_desktop.core.mapping import MappingError
 from rf_desktop.core.person_index import PersonIndex
-from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.push import EmailLocks, push
 from rf_desktop.core.qualify import QUALIFY, qualify
-from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema
-from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SKIPPED, WAITING, Referral, Store
+from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SENDING, SKIPPED, WAITING, Reason, Referral
 from rf_desktop.core.watch import WATERMARK_KEY, Match, poll_deals, watch_interval
 
 log = logging.getLogger(__name__)
 
-# the names the tokens are kept under (in the keychain), not tokens
-RF_TOKEN = "referral-factory"  # noqa: S105
-PD_TOKEN = "pipedrive"  # noqa: S105
-BUDGET_KEY = "pipedrive_budget"
-SCHEMA_MAX_AGE = timedelta(hours=24)
-CAMPAIGNS_MAX_AGE = timedelta(minutes=10)
 # transient failures stay "pending" (with the reason) for this many attempts before they show as failed
 QUIET_ATTEMPTS = 4
 MAX_RETRY_DELAY = 3600.0
 # `sync --once` gives up after this many cycles in a row fail as a whole (5 s and 10 s apart)
 ONCE_FAILED_CYCLES = 3
 
-TokenSource = Callable[[str], str | None]
+
+# The kind of trouble each API error is, most specific first.
+_REASONS: tuple[tuple[type[ApiError], Reason], ...] = (
+    (RateLimitedError, Reason.RATE_LIMITED),
+    (AuthError, Reason.AUTH),
+    (ConnectionFailedError, Reason.UNREACHABLE),
+    (ValidationError, Reason.MAPPING),
+)
+
+
+def reason_of(error: ApiError) -> Reason:
+    return next((reason for kind, reason in _REASONS if isinstance(error, kind)), Reason.TRANSIENT)
 
 
 class GlobalStop(Exception):
@@ -129,55 +133,48 @@ class RunSummary:
 class SyncEngine:
     def __init__(
         self,
-        store: Store,
-        tokens: TokenSource,
+        account: Account,
         *,
         now: Callable[[], datetime] = utcnow,
         retry_base: float = 5.0,
         workers: int = 4,
         min_watch_interval: float | None = None,
-        rf_factory: Callable[[Settings, str], ReferralFactoryClient] = referral_factory_client,
-        pd_factory: Callable[..., PipedriveClient] = pipedrive_client,
         hint: Callable[[ApiError], str] | None = None,
     ) -> None:
         """`hint` words what the owner can do about an error that stops the sync (default: the error's own
         hint, which names the app's pages; the command line names its commands instead)."""
-        self.store = store
-        self._tokens = tokens
+        self.account = account
+        self.store = account.store
         self._now = now
         self._retry_base = retry_base
         self._workers = workers
         self._min_watch_interval = min_watch_interval
-        self._rf_factory = rf_factory
-        self._pd_factory = pd_factory
         self._hint = hint or (lambda error: error.hint)
         self._listeners: list[Callable[[Event], None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self._paused = False
-        self._reload = True
         self.state = IDLE
         self.message = ""
         self.next_poll_at: datetime | None = None
         self._next_watch_at: datetime | None = None
-        self._rf: ReferralFactoryClient | None = None
-        self._pd: PipedriveClient | None = None
-        self._schema: PipedriveSchema | None = None
         self._settings: Settings | None = None
-        self._campaign_names: dict[int, str] = {}
-        self._campaigns_at: datetime | None = None
         self._referrers: ReferrerCache | None = None
+        self._referrers_of: ReferralFactoryClient | None = None
         self._locks = EmailLocks()
         self._people = PersonIndex()
         self._error_streak = 0
         self._logged_problem: tuple[str, str] | None = None
         self._summary = RunSummary()
         self._once = False  # in run_once: nothing is tried again after the run, so no message promises it
-        self.burst = BurstLimiter()
-        self.budget = BudgetTracker()
-        saved = store.get_kv(BUDGET_KEY)
-        if saved:
-            self.budget = BudgetTracker.from_dict(saved)
+        # settings, tokens or the schema changed: look again now rather than at the next poll
+        self._cycling = False
+        account.subscribe(self._account_changed)
+
+    def _account_changed(self, change: Change) -> None:
+        if change is Change.CAMPAIGNS or (change is Change.SCHEMA and self._cycling):
+            return  # the cycle's own schema fetch (or forgetting it) needs no second look
+        self._wake.set()
 
     # -- listeners -------------------------------------------------------------------------------
 
@@ -192,13 +189,13 @@ class SyncEngine:
             except Exception:  # a broken listener must not stop the sync
                 log.exception("an engine listener failed")
 
-    def _set_state(self, state: str, message: str, service: str = "") -> None:
+    def _set_state(self, state: str, message: str, service: str = "", reason: Reason | None = None) -> None:
         self.state, self.message = state, message
-        self._emit(StateChanged(state, message, self.next_poll_at, service))
+        self._emit(StateChanged(state, message, self.next_poll_at, service, reason))
 
     def _emit_budget(self) -> None:
-        snap = self.budget.snapshot()
-        self.store.set_kv(BUDGET_KEY, self.budget.to_dict())
+        snap = self.account.budget.snapshot()
+        self.account.save_budget()
         self._emit(BudgetChanged(snap.used_today, snap.daily_budget, snap.cap, snap.resets_at))
 
     # -- controls (safe to call from the GUI at any time) -----------------------------------------
@@ -219,15 +216,10 @@ class SyncEngine:
         self._next_watch_at = None
         self._wake.set()
 
-    def reload_settings(self) -> None:
-        """Settings or tokens changed: rebuild the clients and re-check the configuration."""
-        self._reload = True
-        self._wake.set()
-
     def retry(self, rf_user_id: int) -> None:
         """The owner asked to try a failed or skipped referral again."""
         referral = self.store.get(rf_user_id)
-        if referral is None or referral.status not in (FAILED, "skipped"):
+        if referral is None or referral.status not in (FAILED, SKIPPED):
             return
         self.store.update(
             rf_user_id,
@@ -275,7 +267,7 @@ class SyncEngine:
         """Process everything available now, retrying passing failures for up to `max_seconds`."""
         self._summary = RunSummary()
         self._once = True
-        used_before = self.budget.snapshot().used_today
+        used_before = self.account.budget.snapshot().used_today
         deadline = self._now() + timedelta(seconds=max_seconds)
         try:
             while True:
@@ -294,7 +286,7 @@ class SyncEngine:
         finally:
             self._once = False
             await self._close_clients()
-        snap = self.budget.snapshot()
+        snap = self.account.budget.snapshot()
         limits = [v for v in (snap.daily_budget, snap.cap) if v is not None]
         self._summary.tokens_today = snap.used_today
         # a count that went down started a new day during the run: all of today's use is this run's
@@ -324,6 +316,13 @@ class SyncEngine:
 
     async def _cycle_guarded(self) -> float | None:
         """One cycle; returns seconds until the next one (None: wait to be woken)."""
+        self._cycling = True
+        try:
+            return await self._one_cycle()
+        finally:
+            self._cycling = False
+
+    async def _one_cycle(self) -> float | None:
         try:
             ctx = await self._prepare()
             if ctx is None:
@@ -332,7 +331,7 @@ class SyncEngine:
             await self._cycle(ctx)
         except AuthError as error:
             await self._close_clients()
-            self._problem(AUTH_ERROR, f"{error.message} {self._hint(error)}".strip(), error.service)
+            self._problem(AUTH_ERROR, f"{error.message} {self._hint(error)}".strip(), error.service, Reason.AUTH)
             return None
         except BudgetExhaustedError as error:
             resets = error.resets_at or (self._now() + timedelta(hours=1))
@@ -347,9 +346,14 @@ class SyncEngine:
             self._error_streak += 1
             delay = min(self._retry_base * 2.0 ** (self._error_streak - 1), 300.0)
             self.next_poll_at = self._now() + timedelta(seconds=delay)
-            text = f"{error.message} {self._hint(error)}".strip() if isinstance(error, ApiError) else str(error)
+            if isinstance(error, ApiError):
+                text, reason = f"{error.message} {self._hint(error)}".strip(), reason_of(error)
+            else:
+                text, reason = str(error), None
             at_fault = error.service if isinstance(error, ConnectionFailedError) else ""
-            self._problem(ERROR, text if self._once else f"{text} Trying again in {delay:.0f} s.", at_fault)
+            self._problem(
+                ERROR, text if self._once else f"{text} Trying again in {delay:.0f} s.", at_fault, reason
+            )
             return delay
         except Exception as error:  # a bug or an answer nobody foresaw must not end a continuous sync
             log.exception("a sync cycle failed unexpectedly")
@@ -368,7 +372,7 @@ class SyncEngine:
         self._set_state(
             IDLE,
             f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
-            f"{counts.get('qualified', 0)} qualified.",
+            f"{counts.get(QUALIFIED, 0)} qualified.",
         )
         self._emit_budget()
         return delay
@@ -384,7 +388,7 @@ class SyncEngine:
         )
         return delay
 
-    def _problem(self, state: str, message: str, service: str = "") -> None:
+    def _problem(self, state: str, message: str, service: str = "", reason: Reason | None = None) -> None:
         self._summary.errors.append(message)
         # the same problem met again by the next cycle (the state went through "Syncing…" in between) is
         # logged once, until a cycle succeeds
@@ -392,66 +396,40 @@ class SyncEngine:
             row = self.store.log("error", "sync stopped" if state != ERROR else "sync problem", message)
             self._emit(LogAdded(row))
             self._logged_problem = (state, message)
-        self._set_state(state, message, service)
+        self._set_state(state, message, service, reason)
 
     # -- preparing a cycle ------------------------------------------------------------------------
 
     async def _prepare(self) -> SyncContext | None:
-        settings = self.store.get_settings()
+        account = self.account
+        settings = account.saved_settings()
         if settings is None:
             self._set_state(NOT_CONFIGURED, "Not set up yet: connect your accounts and map the fields.")
             return None
-        if self._reload or settings != self._settings:
-            await self._close_clients()
-            self._settings = settings
-            self._reload = False
-            self._schema = None
-        rf_token, pd_token = self._tokens(RF_TOKEN), self._tokens(PD_TOKEN)
-        if not rf_token or not pd_token:
-            missing = " and ".join(
-                n for n, t in (("Referral Factory", rf_token), ("Pipedrive", pd_token)) if not t
+        if self._settings is not None and settings != self._settings:
+            account.settings_changed_elsewhere()
+        self._settings = settings
+        missing = account.missing_tokens()
+        if missing:
+            self._problem(
+                NOT_CONFIGURED,
+                f"The {' and '.join(missing)} token is missing. Add it on the Connections page.",
+                reason=Reason.MISSING_TOKEN,
             )
-            self._problem(NOT_CONFIGURED, f"The {missing} token is missing. Add it on the Connections page.")
             return None
-        self.budget.cap = settings.sync.daily_token_cap  # the tracker refuses calls past it
-        if self._rf is None:
-            self._rf = self._rf_factory(settings, rf_token)
-            self._rf.remember_host_in(self.store)
-            self._referrers = ReferrerCache(self._rf)
-        if self._pd is None:
-            self._pd = self._pd_factory(settings, pd_token, burst=self.burst, budget=self.budget)
-        schema = await self._ensure_schema(self._pd)
-        errors = [i for i in validate(settings, schema) if i.severity == "error"]
+        self.account.budget.cap = settings.sync.daily_token_cap  # the tracker refuses calls past it
+        rf, pd = await account.clients()
+        if self._referrers is None or self._referrers_of is not rf:
+            self._referrers, self._referrers_of = ReferrerCache(rf), rf
+        schema = await account.current_schema(self._now())
+        errors = account.errors(settings)
         if errors:
             self._problem(NOT_CONFIGURED, errors[0].message)
             return None
-        return SyncContext(self.store, settings, schema, self._rf, self._pd, self._emit, self._now)
-
-    async def _ensure_schema(self, pd: PipedriveClient) -> PipedriveSchema:
-        if self._schema is None:
-            cached = self.store.get_schema()
-            fresh = (
-                cached is not None
-                and cached.fetched_at
-                and (self._now() - datetime.fromisoformat(cached.fetched_at) < SCHEMA_MAX_AGE)
-            )
-            if fresh:
-                self._schema = cached
-        if self._schema is None:
-            self._schema = await load_schema(pd)
-            self.store.save_schema(self._schema)
-        return self._schema
-
-    def forget_schema(self) -> None:
-        """A mapped Pipedrive field may be gone: fetch the fields again before the next push."""
-        self._schema = None
-        self.store.set_kv("pipedrive_schema", None)
+        return SyncContext(self.store, settings, schema, rf, pd, self._emit, self._now)
 
     async def _close_clients(self) -> None:
-        for client in (self._rf, self._pd):
-            if client is not None:
-                await client.aclose()
-        self._rf = self._pd = None
+        await self.account.close_clients()
 
     # -- one cycle --------------------------------------------------------------------------------
 
@@ -463,15 +441,9 @@ class SyncEngine:
 
     async def _intake(self, ctx: SyncContext) -> None:
         now = self._now()
-        if self._campaigns_at is None or now - self._campaigns_at > CAMPAIGNS_MAX_AGE:
-            self._campaign_names = {
-                int(c["id"]): str(c.get("name") or "") for c in await ctx.rf.list_campaigns()
-            }
-            self._campaigns_at = now
+        names = await self.account.campaign_names(now)
         assert self._referrers is not None
-        result = await collect_new_users(
-            ctx.rf, ctx.store, ctx.settings, self._campaign_names, self._referrers, iso(now)
-        )
+        result = await collect_new_users(ctx.rf, ctx.store, ctx.settings, names, self._referrers, iso(now))
         for rf_user_id in result.recorded:
             self._emit(ReferralChanged(rf_user_id))
         self._summary.recorded += len(result.recorded)
@@ -521,7 +493,7 @@ class SyncEngine:
                 referral,
                 "This referral has no email address, so it cannot be matched to a Pipedrive person. "
                 "Add the email in Referral Factory, then press Retry.",
-                permanent=True,
+                Reason.NO_EMAIL,
             )
             return
         try:
@@ -531,7 +503,7 @@ class SyncEngine:
                 ctx,
                 referral,
                 f"{error} Fix the value in Referral Factory or the mapping, then Retry.",
-                permanent=True,
+                Reason.MAPPING,
             )
         except ValidationError as error:
             self._pipedrive_refused(ctx, referral, error)
@@ -563,24 +535,24 @@ class SyncEngine:
         return referral
 
     def _pipedrive_refused(self, ctx: SyncContext, referral: Referral, error: ValidationError) -> None:
-        text = error.message
-        if "not allowed" in text or "field" in text.lower():
+        if error.field is not None:
             # most often a mapped custom field was deleted in Pipedrive: re-read the fields, and the next
             # cycle's validation names the field and stops until the mapping is fixed
-            self.forget_schema()
+            self.account.forget_schema()
             self._retry_later(ctx, referral, error)
             return
-        self._fail(ctx, referral, f"Pipedrive refused it: {text}", permanent=True)
+        self._fail(ctx, referral, f"Pipedrive refused it: {error.message}", Reason.REFUSED)
 
     def _back_to_queue(self, ctx: SyncContext, referral: Referral) -> None:
         current = ctx.store.get(referral.rf_user_id)
-        if current is not None and current.status == "sending":
+        if current is not None and current.status == SENDING:
             ctx.update(current, status=PENDING)
         self._summary.sends[referral.rf_user_id] = RETRYING_OUT
 
-    def _fail(self, ctx: SyncContext, referral: Referral, reason: str, *, permanent: bool) -> None:
+    def _fail(self, ctx: SyncContext, referral: Referral, reason: str, kind: Reason) -> None:
+        """A failure that trying again unchanged cannot fix."""
         referral = ctx.update(
-            referral, status=FAILED, status_reason=reason, permanent=int(permanent), next_attempt_at=None
+            referral, status=FAILED, status_reason=reason, reason_kind=kind, permanent=1, next_attempt_at=None
         )
         ctx.log("error", "failed", reason, referral)
         self._summary.sends[referral.rf_user_id] = FAILED_OUT
@@ -600,6 +572,7 @@ class SyncEngine:
             current,
             status=status,
             status_reason=reason,
+            reason_kind=reason_of(error) if isinstance(error, ApiError) else Reason.TRANSIENT,
             attempts=attempts,
             next_attempt_at=iso(when),
             permanent=0,
@@ -631,7 +604,7 @@ class SyncEngine:
         for match in matches:
             await self._apply(ctx, match)
         ctx.store.set_kv(WATERMARK_KEY, iso(newest))
-        snap = self.budget.snapshot()
+        snap = self.account.budget.snapshot()
         interval = watch_interval(snap.daily_budget, ctx.settings.sync.watch_token_share, snap.cap)
         if self._min_watch_interval is not None:
             interval = self._min_watch_interval

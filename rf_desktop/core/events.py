@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rf_desktop.core.store import LogRow
+from rf_desktop.core.store import LogRow, Reason
 
 # Engine states, in the words the status bar and the tray use.
 IDLE = "idle"
@@ -39,6 +39,8 @@ class StateChanged:
     next_poll_at: datetime | None
     # the service whose token or address the owner must fix (rejected token, address not reachable)
     service: str = ""
+    # the kind of trouble behind an error state, when it is known
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True)

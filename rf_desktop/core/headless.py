@@ -22,15 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rf_desktop.core import http
+from rf_desktop.core.account import Account
 from rf_desktop.core.config import ConfigError, Issue, Settings, check_campaigns, validate
 from rf_desktop.core.connections import load_schema, pipedrive_client, referral_factory_client
 from rf_desktop.core.doctor import examine
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
+from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import AUTH_ERROR, BUDGET_EXHAUSTED, ERROR, NOT_CONFIGURED, Event, LogAdded
 from rf_desktop.core.export import export_log_csv
 from rf_desktop.core.http import ApiError, AuthError, BudgetExhaustedError, ConnectionFailedError, TransientError
 from rf_desktop.core.instance_lock import AlreadySyncingError, InstanceLock
-from rf_desktop.core.secrets import ENV_VARS, SecretsError, TokenStore
+from rf_desktop.core.secrets import ENV_VARS, PD_TOKEN, RF_TOKEN, TOKEN_NAMES, SecretsError, TokenStore
 from rf_desktop.core.store import (
     DamagedDatabaseError,
     DiskFullError,
@@ -184,19 +185,12 @@ def _print_event(event: Event) -> None:
 
 
 def _missing_tokens(tokens: TokenStore) -> list[str]:
-    return [name for name in (RF_TOKEN, PD_TOKEN) if not tokens.get(name)]
+    return [name for name in TOKEN_NAMES if not tokens.get(name)]
 
 
 async def _sync(store: Store, tokens: TokenStore, once: bool) -> int:
-    cache: dict[str, str | None] = {}
-
-    def token(name: str) -> str | None:
-        # read once per process: a keychain may prompt, and the engine asks every cycle
-        if name not in cache:
-            cache[name] = tokens.get(name)
-        return cache[name]
-
-    engine = SyncEngine(store, token, hint=lambda error: cli_hint(error, once=once))
+    # the account reads each token once per process: a keychain may prompt, and the engine asks every cycle
+    engine = SyncEngine(Account(store, tokens), hint=lambda error: cli_hint(error, once=once))
     engine.subscribe(_print_event)
     if once:
         summary = await engine.run_once()

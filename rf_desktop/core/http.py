@@ -95,12 +95,22 @@ class NotFoundError(ApiError):
 
 
 class ValidationError(ApiError):
-    """The request was refused as invalid (400/422). Permanent: sending it again gives the same answer."""
+    """The request was refused as invalid (400/422). Permanent: sending it again gives the same answer.
+
+    `field` is the key of the field the refusal is about, when the service named one (a custom field that
+    no longer exists, a value that does not fit its field): the schema may have changed under us."""
 
     def __init__(
-        self, service: str, message: str, *, details: Mapping[str, list[str]] | None = None, **kw: Any
+        self,
+        service: str,
+        message: str,
+        *,
+        details: Mapping[str, list[str]] | None = None,
+        field: str | None = None,
+        **kw: Any,
     ):
         self.details: dict[str, list[str]] = dict(details or {})
+        self.field = field
         super().__init__(service, message, **kw)
 
 
@@ -431,6 +441,10 @@ class ApiClient:
 
     # Error mapping --------------------------------------------------------------------------------------
 
+    def _refused_field(self, message: str) -> str | None:
+        """The field a validation refusal names, read from the service's own wording (subclasses know it)."""
+        return None
+
     def _error_from_response(
         self, method: str, path: str, response: httpx.Response, body: Any
     ) -> ApiError | None:
@@ -477,10 +491,12 @@ class ApiClient:
             what = f"{self.service} refused {method} {path} as invalid (HTTP {status})"
             # the field errors say more than a generic "Validation errors in your request"
             reasons = "; ".join(m.rstrip(".") for messages in details.values() for m in messages)
+            message = f"{what}: {reasons}." if reasons else self._sentence(what, body)
             return ValidationError(
                 self.service,
-                f"{what}: {reasons}." if reasons else self._sentence(what, body),
+                message,
                 details=details,
+                field=self._refused_field(message),
                 hint="Correct the data or the mapping in rf-desktop; sending it unchanged would fail again.",
                 status=status,
                 code=self._code(body),

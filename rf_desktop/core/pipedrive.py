@@ -8,6 +8,7 @@ it afterwards. v2 lists page by cursor (`additional_data.next_cursor`), v1 lists
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,11 @@ def _emails(person: Mapping[str, Any]) -> list[str]:
     return found
 
 
+# How Pipedrive names the field it refuses: v2 "Parameter 'KEY' is not allowed", v2 value problems under
+# "custom_fields.KEY: ...", v1 "Custom field 'KEY' does not exist".
+_REFUSED_FIELD = re.compile(r"(?:parameter|field) '([^']+)'|custom_fields\.(\w+)", re.IGNORECASE)
+
+
 class PipedriveClient(ApiClient):
     service = PIPEDRIVE
     auth_hint = (
@@ -71,6 +77,10 @@ class PipedriveClient(ApiClient):
         "Pipedrive blocks integrations that keep calling after being told to slow down. "
         "rf-desktop pauses; sync again in a while."
     )
+
+    def _refused_field(self, message: str) -> str | None:
+        found = _REFUSED_FIELD.search(message)
+        return (found.group(1) or found.group(2)) if found else None
 
     def __init__(
         self,

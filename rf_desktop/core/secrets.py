@@ -30,12 +30,13 @@ from keyring.backends.chainer import ChainerBackend
 from keyring.errors import InitError, KeyringError, KeyringLocked, NoKeyringError, PasswordDeleteError
 
 SERVICE = "rf-desktop"
-REFERRAL_FACTORY = "referral-factory"
-PIPEDRIVE = "pipedrive"
-TOKEN_NAMES = (REFERRAL_FACTORY, PIPEDRIVE)
+# the names the tokens are kept under (in the keychain), not tokens
+RF_TOKEN = "referral-factory"  # noqa: S105
+PD_TOKEN = "pipedrive"  # noqa: S105
+TOKEN_NAMES = (RF_TOKEN, PD_TOKEN)
 ENV_VARS = {
-    REFERRAL_FACTORY: "RF_DESKTOP_REFERRAL_FACTORY_TOKEN",
-    PIPEDRIVE: "RF_DESKTOP_PIPEDRIVE_TOKEN",
+    RF_TOKEN: "RF_DESKTOP_REFERRAL_FACTORY_TOKEN",
+    PD_TOKEN: "RF_DESKTOP_PIPEDRIVE_TOKEN",
 }
 TokenSource = Literal["environment", "keychain", "session"]
 

@@ -91,6 +91,24 @@ PENDING, SENDING, SENT, WAITING, QUALIFIED, FAILED, SKIPPED = (
     Status.SKIPPED,
 )
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+
+
+class Reason(StrEnum):
+    """What kind of trouble the referral's `status_reason` sentence describes, so code can act on it
+    without reading the sentence."""
+
+    RATE_LIMITED = "rate_limited"  # Pipedrive or Referral Factory asked us to slow down
+    AUTH = "auth"  # a token was refused
+    MISSING_TOKEN = "missing_token"  # noqa: S105 (a token was never added)
+    MAPPING = "mapping"  # the referral's values or the mapping do not fit the Pipedrive fields
+    REFUSED = "refused"  # the service refused the record itself
+    NO_EMAIL = "no_email"  # nothing to match a Pipedrive person by
+    UNREACHABLE = "unreachable"  # the service could not be reached
+    TRANSIENT = "transient"  # a passing failure (a timeout, a server error)
+    TEST_REMOVED = "test_removed"  # a test referral whose records its clean-up removed
+
+
+REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
 INTENTS = ("person", "item", "qualify")
 LOG_LEVELS = ("info", "warning", "error")  # in rising order of severity
 
@@ -115,8 +133,10 @@ class Referral:
     referrer_email: str | None = None
     referrer_code: str | None = None
     referrer_url: str | None = None
-    status: str = PENDING
+    status: Status = PENDING
     status_reason: str | None = None
+    # the kind of the status_reason; kept in step with it: a reason written without a kind clears it
+    reason_kind: Reason | None = None
     person_id: int | None = None
     lead_id: str | None = None
     deal_id: int | None = None
@@ -182,7 +202,7 @@ _REFERRAL_COLUMNS = (*(f.name for f in fields(Referral) if f.name != "meta"), "m
 _TIME_COLUMNS = frozenset({"next_attempt_at", "qualified_at", "recorded_at", "updated_at"})
 _BOOL_COLUMNS = frozenset({"permanent", "is_test"})
 _TEXT_COLUMNS = frozenset({"campaign_name", "first_name", "email", "code", "url", "source", "signed_up_at"})
-_SPECIAL_COLUMNS = (*_TIME_COLUMNS, *_BOOL_COLUMNS, *_TEXT_COLUMNS, "status", "intent")
+_SPECIAL_COLUMNS = (*_TIME_COLUMNS, *_BOOL_COLUMNS, *_TEXT_COLUMNS, "status", "intent", "reason_kind")
 _UPDATABLE = frozenset(f.name for f in fields(Referral)) - {"rf_user_id", "recorded_at", "updated_at"}
 # every column the Invited users table shows can sort it; unindexed ones are a top-N scan with LIMIT,
 # tens of milliseconds at 100,000 rows
@@ -272,8 +292,13 @@ def _migration_2(db: Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS referrals_sort_{column} ON referrals ({column}, rf_user_id)")
 
 
+def _migration_3(db: Database) -> None:
+    """The kind of a referral's status reason (`Reason`), beside the sentence the owner reads."""
+    db.execute(f"ALTER TABLE referrals ADD COLUMN reason_kind TEXT CHECK (reason_kind IN ({_quoted(REASONS)}))")
+
+
 # Migration N brings a database from schema N-1 to N. Append; never edit a released one.
-MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_2, _migration_3]
 
 
 def _like(text: str) -> str:
@@ -493,8 +518,9 @@ class Store:
         except ValueError:
             return None
 
-    def save_schema(self, schema: PipedriveSchema) -> None:
-        self.set_kv("pipedrive_schema", schema.to_json())
+    def save_schema(self, schema: PipedriveSchema | None) -> None:
+        """Keep the schema (None forgets it: it is fetched again)."""
+        self.set_kv("pipedrive_schema", schema.to_json() if schema is not None else None)
 
     def get_kv(self, key: str, default: Any = None) -> Any:
         rows = self._rows("SELECT value FROM kv WHERE key = ?", [key])
@@ -558,6 +584,8 @@ class Store:
         unknown = set(changes) - _UPDATABLE
         if unknown:
             raise ValueError(f"Referral has no updatable column {', '.join(sorted(unknown))}")
+        if "status_reason" in changes:
+            changes.setdefault("reason_kind", None)
         values: dict[str, Any] = {}
         for name, value in changes.items():
             if name == "meta":
@@ -836,6 +864,9 @@ class Store:
 
 def _referral(row: dict[str, Any]) -> Referral:
     values = {name: row[name] for name in _REFERRAL_COLUMNS if name != "meta_json"}
+    values["status"] = Status(values["status"])
+    if values["reason_kind"] is not None:
+        values["reason_kind"] = Reason(values["reason_kind"])
     values["permanent"] = bool(values["permanent"])
     values["is_test"] = bool(values["is_test"])
     return Referral(meta=json.loads(row["meta_json"]), **values)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SENDING, SENT, SKIPPED, WAITING, Referral, Store
-from rf_desktop.core.trial_run import TEST_REMOVED
+from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SENDING, SENT, SKIPPED, WAITING, Reason, Referral, Store
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def standing_of(referral: Referral) -> Standing:
 
 
 def is_removed_test(referral: Referral) -> bool:
-    return referral.is_test and referral.status_reason == TEST_REMOVED
+    return referral.is_test and referral.reason_kind == Reason.TEST_REMOVED
 
 
 def describe(referral: Referral) -> Description:

@@ -38,8 +38,8 @@ from rf_desktop.core.config import (
     Settings,
     SyncSettings,
 )
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.instance_lock import AlreadySyncingError
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.store import Store, StoreError
 from rf_desktop.gui import icons, theme
 from rf_desktop.gui.controller import AppController
@@ -246,7 +246,7 @@ def fresh_demo_database(db_path: Path | None) -> Path:
 
 async def configure_demo(controller: AppController, server: Any) -> Settings:
     """The demo's settings, with the sandbox's tokens for this session only."""
-    controller.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
+    controller.account.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
     return await point_at_sandbox(controller, server)
 
 
@@ -254,14 +254,9 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
     """Settings pointing at the sandbox (the shared presets: leads, the referral fields mapped, qualified
     when converted) for every launched campaign, checked through the controller as a real account is (its
     tokens must be set)."""
-    base = controller.settings()
-    base.referral_factory = ReferralFactorySettings(base_url=server.rf_base_url, backfill="all")
-    base.pipedrive = PipedriveSettings(base_url=server.pd_base_url)
-    # the checks below read the base URLs from the stored settings; the rest is not complete yet
-    controller.store.save_settings(base)
-    check = await controller.check_referral_factory()
+    check = await controller.account.check_referral_factory(server.rf_base_url)
     launched = [int(c["id"]) for c in check.campaigns if c.get("status", "launched") == "launched"]
-    await controller.refresh_schema()
+    await controller.refresh_schema(PipedriveSettings(base_url=server.pd_base_url))
     from rf_desktop.sandbox import presets  # the sandbox loads only when the demo runs
 
     settings = presets.demo_settings(
@@ -318,7 +313,7 @@ async def open_controller(demo: bool, db_path: Path | None) -> tuple[AppControll
         if store is None:
             return 1
         controller = AppController(store)
-        await controller.load_tokens()
+        await controller.account.load_tokens()
         if controller.has_accounts():
             return controller, None
         outcome = await first_run(controller)

@@ -1,9 +1,11 @@
-"""The one place the window touches the core: settings, tokens, the Pipedrive schema and the sync engine.
+"""The window's hold on the core: the account (`core.account.Account`) and the sync engine, with their
+callbacks turned into Qt signals, so pages depend on the controller and never on the engine.
 
-The engine runs on the same qasync loop as the window, so its events arrive on the GUI thread; they are
-still re-emitted as Qt signals, so pages depend on the controller and never on the engine. Keychain calls
-can block on an unlock prompt, so they run in an executor; the engine reads tokens from a cache filled that
-way. In the demo the sandbox's tokens live only in memory: they are never written to the keychain.
+The account owns the tokens, the settings, the Pipedrive schema, the campaigns and the links; the
+controller only adds what a window needs: signals, background tasks, starting and stopping the engine,
+and opening links. The engine runs on the same qasync loop as the window, so callbacks arrive on the GUI
+thread. Keychain calls can block on an unlock prompt, so the account reads them in an executor; the engine
+reads tokens from the account's cache. In the demo the sandbox's tokens live only in memory.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
-from rf_desktop.core import config, connections, vocabulary
+from rf_desktop.core import vocabulary
+from rf_desktop.core.account import Account, Change, NotConnectedError
 from rf_desktop.core.config import Issue, PipedriveSettings, Settings
 from rf_desktop.core.doctor import DoctorReport, examine
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
+from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import (
     NOT_CONFIGURED,
     BudgetChanged,
@@ -33,35 +36,39 @@ from rf_desktop.core.events import (
 )
 from rf_desktop.core.instance_lock import InstanceLock
 from rf_desktop.core.schema import PipedriveSchema
-from rf_desktop.core.secrets import SecretsError, TokenStore
+from rf_desktop.core.secrets import TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.tasks import Tasks
+
+__all__ = ["AppController", "EngineFactory", "NotConnectedError", "Sandbox"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-TokenSource = Callable[[str], str | None]
-EngineFactory = Callable[[Store, TokenSource], SyncEngine]
+EngineFactory = Callable[[Account], SyncEngine]
 
-TOKEN_NAMES = (RF_TOKEN, PD_TOKEN)
 ENGINE_TASK = "engine"
 # Whether the owner has started syncing (finished the set-up or pressed Start): until then, settings that
 # become complete on a settings page do not start the sync by themselves.
 SYNC_STARTED_KEY = "sync_started"
 # How long Quit waits for the call in flight before abandoning it (every write is safe to resume).
 STOP_TIMEOUT = 15.0
-# Where each kind of record opens in Pipedrive's web app, below its web base URL.
-WEB_PATHS = {"person": "person/{id}", "lead": "leads/inbox/{id}", "deal": "deal/{id}"}
 
 
-class NotConnectedError(Exception):
-    """An action needs a token that has not been added yet."""
+class Sandbox(Protocol):
+    """What the window needs of the demo's sandbox server."""
+
+    @property
+    def admin_url(self) -> str: ...
+
+    def stop(self) -> None: ...
 
 
 class AppController(QObject):
     settingsChanged = Signal(object)
     schemaChanged = Signal(object)
     schemaLoading = Signal(bool)
+    campaignsChanged = Signal()
     engineEvent = Signal(object)
     referralChanged = Signal(int)
     logAdded = Signal(object)
@@ -80,24 +87,22 @@ class AppController(QObject):
         tokens: TokenStore | None = None,
         *,
         demo: bool = False,
-        sandbox: Any = None,
+        sandbox: Sandbox | None = None,
         engine_factory: EngineFactory | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
         self.tokens = tokens if tokens is not None else TokenStore()
+        # the window must never wait on the keychain: the account answers tokens from its cache
+        self.account = Account(store, self.tokens, cache_only=True, demo=demo)
         self.engine: SyncEngine | None = None
         self.demo = demo
         self.sandbox = sandbox
-        self._engine_factory: EngineFactory = engine_factory or (lambda s, t: SyncEngine(s, t))
+        self._engine_factory: EngineFactory = engine_factory or SyncEngine
         self._tasks = Tasks()
-        self._token_cache: dict[str, str | None] = {}
-        self._session_tokens: dict[str, str] = {}
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = [self.account.subscribe(self._on_account_change)]
         self._lock: InstanceLock | None = None
-        self._schema: PipedriveSchema | None = None
-        self._schema_stamp: str | None = None
         self._closed = False
         # the engine's latest news, for widgets created after it arrived
         self.state = NOT_CONFIGURED
@@ -106,7 +111,6 @@ class AppController(QObject):
         # the service whose token or address stopped the sync ("" when none is at fault)
         self.problem_service = ""
         self.budget: BudgetChanged | None = None
-        self._load_cached_schema()
 
     # --- tasks ----------------------------------------------------------------------------------------
 
@@ -119,80 +123,44 @@ class AppController(QObject):
         dialog can be destroyed without a task later updating its widgets."""
         await self._tasks.settle(timeout, keep=(ENGINE_TASK,))
 
-    # --- settings -------------------------------------------------------------------------------------
+    # --- the account, as signals ----------------------------------------------------------------------
+
+    def _on_account_change(self, change: Change) -> None:
+        if change is Change.SETTINGS:
+            self.settingsChanged.emit(self.account.settings())
+        elif change is Change.SCHEMA:
+            self.schemaChanged.emit(self.account.schema())
+        elif change is Change.CAMPAIGNS:
+            self.campaignsChanged.emit()
 
     def settings(self) -> Settings:
-        return self.store.get_settings() or Settings()
+        return self.account.settings()
 
     def has_settings(self) -> bool:
-        return self.store.get_settings() is not None
+        return self.account.saved_settings() is not None
 
     def save_settings(self, settings: Settings) -> list[Issue]:
-        """Validate; save when there is no error, then let the engine and the pages know."""
-        issues = config.validate(settings, self.schema())
-        if any(issue.severity == "error" for issue in issues):
-            return issues
-        self.store.save_settings(settings)
-        if self.engine is not None:
-            self.engine.reload_settings()
-        self.settingsChanged.emit(settings)
-        return issues
-
-    # --- the Pipedrive schema -------------------------------------------------------------------------
+        """Validate; save when there is no error (the pages hear it through settingsChanged)."""
+        return self.account.save(settings)
 
     def schema(self) -> PipedriveSchema | None:
-        return self._schema
-
-    def _load_cached_schema(self) -> bool:
-        """Take the schema the store holds (the engine refreshes it too); True when it changed."""
-        schema = self.store.get_schema()
-        stamp = schema.fetched_at if schema is not None else None
-        if stamp == self._schema_stamp:
-            return False
-        self._schema, self._schema_stamp = schema, stamp
-        return True
+        return self.account.schema()
 
     async def refresh_schema(self, pipedrive: PipedriveSettings | None = None) -> PipedriveSchema:
-        """Fetch the fields, pipelines and stages again (the Refresh buttons) from the saved Pipedrive
-        address, or from `pipedrive`'s (the set-up's, not saved yet); raises ApiError or NotConnectedError
-        for the page to show."""
+        """Fetch the fields, pipelines and stages again (the Refresh buttons); raises ApiError or
+        NotConnectedError for the page to show."""
         self.schemaLoading.emit(True)
         try:
-            token = await self.read_token(PD_TOKEN)
-            if not token:
-                raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
-            pipedrive = pipedrive or self.settings().pipedrive
-            base = connections.pipedrive_api_base(pipedrive.base_url, pipedrive.company_domain)
-            schema = await connections.fetch_schema(base, token)
-            self.store.save_schema(schema)
-            self._schema, self._schema_stamp = schema, schema.fetched_at
-            if self.engine is not None:
-                self.engine.reload_settings()
-            self.schemaChanged.emit(schema)
-            return schema
+            return await self.account.refresh_schema(pipedrive)
         finally:
             self.schemaLoading.emit(False)
 
-    # --- connections ----------------------------------------------------------------------------------
-
-    async def check_referral_factory(self) -> connections.RFCheck:
-        token = await self.read_token(RF_TOKEN) or ""
-        return await connections.check_referral_factory(self.settings().referral_factory.base_url, token)
-
-    async def check_pipedrive(self) -> connections.PDCheck:
-        token = await self.read_token(PD_TOKEN) or ""
-        return await connections.check_pipedrive(self.settings().pipedrive.base_url, token)
-
     async def check_accounts(self) -> DoctorReport:
         """The doctor's read-only report on both accounts (Help → Check my accounts)."""
-        return await examine(self.store.get_settings(), self.tokens, session_tokens=dict(self._session_tokens))
+        account = self.account
+        return await examine(account.saved_settings(), self.tokens, session_tokens=account.session_tokens())
 
     # --- tokens ---------------------------------------------------------------------------------------
-
-    def use_session_tokens(self, tokens: dict[str, str]) -> None:
-        """Tokens for this session only (the demo's): kept in memory, never written to the keychain."""
-        self._session_tokens.update(tokens)
-        self._tokens_changed()
 
     def keep_tokens_for_session(self) -> None:
         """No usable keychain: tokens entered from now on are kept in memory until rf-desktop quits."""
@@ -201,62 +169,13 @@ class AppController(QObject):
 
     async def recheck_keychain(self) -> None:
         """Look for the keychain again; tokens kept for this session move into it. Raises SecretsError."""
-        await self._in_executor(self.tokens.recheck)
+        await asyncio.get_running_loop().run_in_executor(None, self.tokens.recheck)
         self.keychainChanged.emit()
-
-    async def load_tokens(self) -> None:
-        """Read both tokens from the keychain once, for the engine. A keychain that is locked or missing
-        is logged; the window still opens, and the Connections page says what to do."""
-        for name in TOKEN_NAMES:
-            try:
-                await self.read_token(name)
-            except SecretsError as error:
-                log.warning("could not read the %s token: %s", name, error)
-        self._tokens_changed()
-
-    async def token_present(self, name: str) -> bool:
-        return bool(await self.read_token(name))
-
-    async def set_token(self, name: str, token: str) -> None:
-        token = token.strip()
-        if self.demo:
-            self._session_tokens[name] = token
-        else:
-            await self._in_executor(self.tokens.set, name, token)
-            self._token_cache[name] = token
-        self._tokens_changed()
-
-    async def remove_token(self, name: str) -> None:
-        if self.demo:
-            self._session_tokens.pop(name, None)
-        else:
-            await self._in_executor(self.tokens.delete, name)
-            self._token_cache[name] = None
-        self._tokens_changed()
 
     def has_accounts(self) -> bool:
         """True once anything is set up (settings saved, or a token found by `load_tokens`); the first run
         offers the set-up otherwise. Reads no keychain, so it never prompts a second time."""
-        return self.has_settings() or any(self._engine_token(name) for name in TOKEN_NAMES)
-
-    async def read_token(self, name: str) -> str | None:
-        """The token: the session's (the demo's), else the keychain's, read in an executor; None if unset."""
-        if name in self._session_tokens:
-            return self._session_tokens[name]
-        token: str | None = await self._in_executor(self.tokens.get, name)
-        self._token_cache[name] = token
-        return token
-
-    def _engine_token(self, name: str) -> str | None:
-        return self._session_tokens.get(name) or self._token_cache.get(name)
-
-    def _tokens_changed(self) -> None:
-        if self.engine is not None:
-            self.engine.reload_settings()
-
-    @staticmethod
-    async def _in_executor(function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+        return self.has_settings() or self.account.has_tokens()
 
     # --- the engine -----------------------------------------------------------------------------------
 
@@ -271,7 +190,7 @@ class AppController(QObject):
 
     def settings_complete(self) -> bool:
         """The saved settings are complete enough to sync on."""
-        return self.has_settings() and config.is_valid(self.settings(), self.schema())
+        return self.has_settings() and not self.account.errors(self.settings())
 
     def start_engine(self) -> None:
         """Start syncing on the running loop. Raises AlreadySyncingError when another process syncs this
@@ -282,8 +201,8 @@ class AppController(QObject):
         lock.acquire()
         self._lock = lock
         self.store.set_kv(SYNC_STARTED_KEY, True)
-        self.engine = self._engine_factory(self.store, self._engine_token)
-        self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self.engine = self._engine_factory(self.account)
+        self._unsubscribe.append(self.engine.subscribe(self._on_engine_event))
         self.spawn(ENGINE_TASK, self.engine.run())
 
     def _on_engine_event(self, event: Event) -> None:
@@ -296,8 +215,6 @@ class AppController(QObject):
         elif isinstance(event, StateChanged):
             self.state, self.state_message, self.next_poll_at = event.state, event.message, event.next_poll_at
             self.problem_service = event.service
-            if self._load_cached_schema():
-                self.schemaChanged.emit(self._schema)
             self.stateChanged.emit(event.state, event.message)
         elif isinstance(event, BudgetChanged):
             self.budget = event
@@ -333,7 +250,7 @@ class AppController(QObject):
         """A token or address was just tested and works: the sync tries again now, instead of waiting
         for its next look."""
         if self.engine is not None:
-            self.engine.reload_settings()
+            self.engine.sync_now()
 
     def retry(self, rf_user_id: int) -> None:
         if self.engine is not None:
@@ -348,18 +265,8 @@ class AppController(QObject):
 
     # --- Pipedrive links ------------------------------------------------------------------------------
 
-    def web_url(self, kind: str, record_id: int | str) -> str:
-        """Where a person, lead or deal opens in Pipedrive's web app."""
-        pipedrive = self.settings().pipedrive
-        schema = self.schema()
-        if schema is not None:
-            base = schema.web_base(pipedrive.base_url)
-        else:
-            base = connections.pipedrive_api_base(pipedrive.base_url, pipedrive.company_domain)
-        return f"{base.rstrip('/')}/{WEB_PATHS[kind].format(id=record_id)}"
-
     def open_in_pipedrive(self, kind: str, record_id: int | str) -> bool:
-        return QDesktopServices.openUrl(QUrl(self.web_url(kind, record_id)))
+        return QDesktopServices.openUrl(QUrl(self.account.web_url(kind, record_id)))
 
     # --- the end --------------------------------------------------------------------------------------
 
@@ -378,12 +285,13 @@ class AppController(QObject):
                 if not done:
                     log.warning("the sync did not stop within %.0f s; abandoning the call in flight", timeout)
         await self._tasks.cancel_all()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        await self.account.close_clients()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
         if self.sandbox is not None:
-            await self._in_executor(self.sandbox.stop)
+            await asyncio.get_running_loop().run_in_executor(None, self.sandbox.stop)
         self.store.close()

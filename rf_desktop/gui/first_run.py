@@ -13,13 +13,13 @@ first; the caller then opens the window (not syncing) or returns to the demo the
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QMessageBox, QVBoxLayout, QWidget, QWizard, QWizardPage
 
 from rf_desktop.core.config import Issue
 from rf_desktop.core.instance_lock import AlreadySyncingError
+from rf_desktop.core.mapping_setup import auto_map_referral_fields
+from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.pages.connections import (
     PIPEDRIVE,
     REFERRAL_FACTORY,
@@ -27,14 +27,8 @@ from rf_desktop.gui.pages.connections import (
     CampaignPicker,
     CheckResult,
     TokenBox,
-    cached_campaigns,
 )
-from rf_desktop.gui.pages.mapping import (
-    CreateFieldsBox,
-    MappingGrid,
-    TitleEditor,
-    auto_map_referral_fields,
-)
+from rf_desktop.gui.pages.mapping import CreateFieldsBox, MappingGrid, TitleEditor
 from rf_desktop.gui.pages.rules import ModeChooser, QualificationChooser
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
@@ -84,7 +78,7 @@ class _Step(QWizardPage):
 
 
 class ConnectStep(_Step):
-    def __init__(self, controller: Any, draft: SettingsDraft) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft) -> None:
         super().__init__(
             draft,
             "Connect your accounts",
@@ -109,7 +103,7 @@ class ConnectStep(_Step):
 class CampaignStep(_Step):
     checked_page = "Connections"
 
-    def __init__(self, controller: Any, draft: SettingsDraft, connect: ConnectStep) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft, connect: ConnectStep) -> None:
         super().__init__(
             draft,
             "Choose the campaign",
@@ -121,13 +115,13 @@ class CampaignStep(_Step):
 
     def _tested(self, result: CheckResult) -> None:
         if result.ok:
-            self.picker.set_campaigns(cached_campaigns(self.picker.controller))
+            self.picker.set_campaigns(self.picker.controller.account.cached_campaigns())
 
 
 class MappingStep(_Step):
     checked_page = "Mapping"
 
-    def __init__(self, controller: Any, draft: SettingsDraft) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft) -> None:
         super().__init__(
             draft,
             "Map the required fields",
@@ -229,7 +223,7 @@ class FinishStep(_Step):
 class FirstRunDialog(QWizard):
     """The guided set-up. `outcome` is CONFIGURED, DEMO or CANCELLED once it is closed."""
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.outcome = CANCELLED

@@ -3,7 +3,7 @@ hand, and shows each step as it happens.
 
 Four pages: what will be created (and whether the configuration allows it), live progress with the fields
 read back from Pipedrive, the qualification rule (wait for it; in the demo, play the salesperson), and a
-summary to copy, with Run again and Clean up. The work is `core.trial_run.TrialRun`, run on the app's
+summary to copy, with Run again and Clean up. The work is `core.trial.TrialRun`, run on the app's
 qasync loop through the controller's tasks, so the window never freezes. Closing the wizard mid-run
 stops the run and says what exists.
 
@@ -45,11 +45,14 @@ from PySide6.QtWidgets import (
 )
 
 from rf_desktop.core import rules
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.events import Event, LogAdded, ReferralChanged
-from rf_desktop.core.trial_run import (
+from rf_desktop.core.secrets import TOKEN_NAMES
+from rf_desktop.core.trial.cleanup import CleanupItem
+from rf_desktop.core.trial.fields import FieldCheck
+from rf_desktop.core.trial.plan import Plan
+from rf_desktop.core.trial.run import DEFAULT_EMAIL_BASE, TrialRun
+from rf_desktop.core.trial.steps import (
     CLEANED,
-    DEFAULT_EMAIL_BASE,
     DONE,
     FAILED_STEP,
     ITEM,
@@ -60,17 +63,14 @@ from rf_desktop.core.trial_run import (
     RUN_STEPS,
     RUNNING,
     SKIPPED_STEP,
-    CleanupItem,
-    FieldCheck,
-    Plan,
     Problem,
     StepUpdate,
-    TrialRun,
     seconds_text,
     step_title,
 )
 from rf_desktop.gui import icons, theme
-from rf_desktop.gui.app import run_dialog
+from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.tasks import run_dialog
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
     INFO,
@@ -82,6 +82,7 @@ from rf_desktop.gui.widgets.form_helpers import (
     wrapped_label,
 )
 from rf_desktop.gui.widgets.settings_draft import OwnedTasks
+from rf_desktop.sandbox.admin_client import SandboxAdmin
 
 EMAIL_KEY = "test_referral/email_base"
 EMAIL_PLACEHOLDER = "you@yourbusiness.com"
@@ -244,7 +245,7 @@ class PlanPage(QWizardPage):
     def refresh(self) -> None:
         """Plan again (settings, the sync's state, the address or the campaign changed)."""
         trial = self.test_wizard.trial
-        if trial is None or self.test_wizard.tokens is None:
+        if trial is None or not self.test_wizard.tokens_read:
             return
         self.checking.stop()
         self.plan = plan = trial.plan()
@@ -724,7 +725,7 @@ class TestReferralWizard(QWizard):
 
     def __init__(
         self,
-        controller: Any,
+        controller: AppController,
         parent: QWidget | None = None,
         *,
         ui_settings: QSettings | None = None,
@@ -738,7 +739,8 @@ class TestReferralWizard(QWizard):
         self.qualification_timeout = QUALIFICATION_TIMEOUT
         self.tasks = OwnedTasks(controller, self)
         self.trial: TrialRun | None = None
-        self.tokens: dict[str, str | None] | None = None
+        # both tokens were read from the keychain (planning says which one is missing)
+        self.tokens_read = False
         self.send_when_ready = False
         self.stopped_box: QMessageBox | None = None
         self.setWindowTitle("Send a test referral")
@@ -792,12 +794,14 @@ class TestReferralWizard(QWizard):
         return self.trial.settings.mode if self.trial is not None else "lead"
 
     def is_demo(self) -> bool:
-        return bool(getattr(self.controller, "demo", False) and getattr(self.controller, "sandbox", None))
+        return self.controller.demo and self.controller.sandbox is not None
 
     async def load_tokens(self) -> None:
         """Both tokens, read from the keychain in an executor (an unlock prompt must not freeze the
         window), then a fresh test referral to plan."""
-        self.tokens = {name: await self.controller.read_token(name) for name in (RF_TOKEN, PD_TOKEN)}
+        for name in TOKEN_NAMES:
+            await self.controller.account.read_token(name)
+        self.tokens_read = True
         if not self.alive():
             return
         trial = self.new_trial()
@@ -807,11 +811,9 @@ class TestReferralWizard(QWizard):
             self.plan_page.refresh()
 
     def new_trial(self) -> TrialRun:
-        tokens = self.tokens or {}
         self.trial = TrialRun(
-            self.controller.store,
+            self.controller.account,
             self.controller.engine,
-            tokens.get,
             email_base=self.plan_page.email.text().strip() or self.email_base() or DEFAULT_EMAIL_BASE,
             campaign_id=self.plan_page.campaign.currentData(),
             on_update=self._publish,
@@ -852,7 +854,12 @@ class TestReferralWizard(QWizard):
     async def act_as_salesperson(self) -> None:
         assert self.trial is not None
         try:
-            text = await self.trial.act_as_salesperson(self.controller.sandbox.admin_url)
+            sandbox = self.controller.sandbox
+            referral = self.trial.test_referral()
+            if sandbox is None or referral is None:
+                raise RuntimeError("There is no test referral for the salesperson to act on.")
+            text = await SandboxAdmin(sandbox.admin_url).act_as_salesperson(referral, self.trial.settings.qualification)
+            self.trial.someone_acted(text)
         except Exception as error:  # the demo's sandbox refused: say so on the page
             if self.alive():
                 self.qualify_page.result.show_message(WARNING, "The demo's salesperson could not act.", str(error))

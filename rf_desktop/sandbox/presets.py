@@ -15,15 +15,8 @@ from rf_desktop.core.config import (
     ReferralFactorySettings,
     Settings,
 )
+from rf_desktop.core.mapping_setup import REFERRAL_FIELDS
 from rf_desktop.sandbox.state import SandboxState
-
-REFERRAL_FIELD_SOURCES = (
-    ("code", "Referral Code"),
-    ("url", "Referral Link"),
-    ("campaign_name", "Referral Campaign"),
-    ("referrer.first_name", "Referrer First Name"),
-    ("referrer.email", "Referrer Email Address"),
-)
 
 
 def field_code(state: SandboxState, entity: str, name: str) -> str:
@@ -48,7 +41,7 @@ def demo_settings(rf_base_url: str, pd_base_url: str, state: SandboxState, **cha
     mappings = [FieldMap("first_name", "person:name"), FieldMap("email", "person:email")]
     mappings += [
         FieldMap(source, f"item:{field_code(state, 'deal', name)}", label=name)
-        for source, name in REFERRAL_FIELD_SOURCES
+        for name, source in REFERRAL_FIELDS.items()
     ]
     settings = Settings(
         referral_factory=ReferralFactorySettings(base_url=rf_base_url, campaign_ids=[1], backfill="all"),

@@ -20,8 +20,8 @@ from secretstorage.exceptions import (
 
 from rf_desktop.core.secrets import (
     ENV_VARS,
-    PIPEDRIVE,
-    REFERRAL_FACTORY,
+    PD_TOKEN,
+    RF_TOKEN,
     SERVICE,
     KeychainLockedError,
     KeychainUnavailableError,
@@ -74,44 +74,44 @@ def test_without_a_keychain_tokens_can_be_kept_for_this_session_then_moved_into_
     absent = NotYetInstalledKeyring()
     tokens = TokenStore(absent, environ={})
     with pytest.raises(KeychainUnavailableError):
-        tokens.set(PIPEDRIVE, TOKEN)
+        tokens.set(PD_TOKEN, TOKEN)
     tokens.keep_for_session()
-    tokens.set(PIPEDRIVE, f" {TOKEN} ")
-    assert tokens.get(PIPEDRIVE) == TOKEN
-    assert tokens.source(PIPEDRIVE) == "session" and tokens.source(REFERRAL_FACTORY) is None
+    tokens.set(PD_TOKEN, f" {TOKEN} ")
+    assert tokens.get(PD_TOKEN) == TOKEN
+    assert tokens.source(PD_TOKEN) == "session" and tokens.source(RF_TOKEN) is None
     assert tokens.backend_description() == "Memory, for this session only"
     assert absent.passwords == {}  # nothing was written anywhere
     with pytest.raises(KeychainUnavailableError):
         tokens.recheck()  # still none: the tokens stay in memory
-    assert tokens.session_only and tokens.get(PIPEDRIVE) == TOKEN
+    assert tokens.session_only and tokens.get(PD_TOKEN) == TOKEN
 
     absent.installed = True
     tokens.recheck()
     assert not tokens.session_only
-    assert absent.passwords == {(SERVICE, PIPEDRIVE): TOKEN}
-    assert tokens.source(PIPEDRIVE) == "keychain"
-    tokens.delete(PIPEDRIVE)
-    assert tokens.get(PIPEDRIVE) is None
+    assert absent.passwords == {(SERVICE, PD_TOKEN): TOKEN}
+    assert tokens.source(PD_TOKEN) == "keychain"
+    tokens.delete(PD_TOKEN)
+    assert tokens.get(PD_TOKEN) is None
 
 
 def test_a_session_only_token_can_be_removed() -> None:
     tokens = TokenStore(NotYetInstalledKeyring(), environ={})
     tokens.keep_for_session()
-    tokens.set(REFERRAL_FACTORY, TOKEN)
-    tokens.delete(REFERRAL_FACTORY)
-    assert tokens.get(REFERRAL_FACTORY) is None and tokens.source(REFERRAL_FACTORY) is None
+    tokens.set(RF_TOKEN, TOKEN)
+    tokens.delete(RF_TOKEN)
+    assert tokens.get(RF_TOKEN) is None and tokens.source(RF_TOKEN) is None
 
 
 def test_set_get_delete_round_trip(memory: MemoryKeyring) -> None:
     tokens = TokenStore(memory)
-    assert tokens.get(PIPEDRIVE) is None
-    tokens.set(PIPEDRIVE, f"  {TOKEN}\n")
-    assert memory.passwords == {(SERVICE, PIPEDRIVE): TOKEN}  # pasted whitespace removed
-    assert tokens.get(PIPEDRIVE) == TOKEN
-    assert tokens.get(REFERRAL_FACTORY) is None
-    tokens.delete(PIPEDRIVE)
-    assert tokens.get(PIPEDRIVE) is None
-    tokens.delete(PIPEDRIVE)  # deleting what is not there is fine
+    assert tokens.get(PD_TOKEN) is None
+    tokens.set(PD_TOKEN, f"  {TOKEN}\n")
+    assert memory.passwords == {(SERVICE, PD_TOKEN): TOKEN}  # pasted whitespace removed
+    assert tokens.get(PD_TOKEN) == TOKEN
+    assert tokens.get(RF_TOKEN) is None
+    tokens.delete(PD_TOKEN)
+    assert tokens.get(PD_TOKEN) is None
+    tokens.delete(PD_TOKEN)  # deleting what is not there is fine
 
 
 def test_names_and_empty_tokens_are_checked(memory: MemoryKeyring) -> None:
@@ -119,38 +119,38 @@ def test_names_and_empty_tokens_are_checked(memory: MemoryKeyring) -> None:
     with pytest.raises(ValueError, match="Unknown token name 'hubspot'"):
         tokens.get("hubspot")
     with pytest.raises(ValueError, match="The token is empty"):
-        tokens.set(PIPEDRIVE, "   ")
+        tokens.set(PD_TOKEN, "   ")
 
 
 def test_a_custom_service_name_keeps_entries_apart(memory: MemoryKeyring) -> None:
-    TokenStore(memory, service="rf-desktop-demo").set(PIPEDRIVE, TOKEN)
-    assert TokenStore(memory).get(PIPEDRIVE) is None
+    TokenStore(memory, service="rf-desktop-demo").set(PD_TOKEN, TOKEN)
+    assert TokenStore(memory).get(PD_TOKEN) is None
 
 
 def test_environment_wins_over_the_keychain(memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = TokenStore(memory)
-    tokens.set(PIPEDRIVE, "from-keychain")
-    assert tokens.source(PIPEDRIVE) == "keychain"
+    tokens.set(PD_TOKEN, "from-keychain")
+    assert tokens.source(PD_TOKEN) == "keychain"
     monkeypatch.setenv("RF_DESKTOP_PIPEDRIVE_TOKEN", " from-env ")
-    assert tokens.get(PIPEDRIVE) == "from-env"
-    assert tokens.source(PIPEDRIVE) == "environment"
-    assert tokens.source(REFERRAL_FACTORY) is None
+    assert tokens.get(PD_TOKEN) == "from-env"
+    assert tokens.source(PD_TOKEN) == "environment"
+    assert tokens.source(RF_TOKEN) is None
     monkeypatch.setenv("RF_DESKTOP_PIPEDRIVE_TOKEN", "")
-    assert tokens.get(PIPEDRIVE) == "from-keychain"  # an empty variable does not count
+    assert tokens.get(PD_TOKEN) == "from-keychain"  # an empty variable does not count
 
 
 def test_an_explicit_environment_mapping(memory: MemoryKeyring) -> None:
     tokens = TokenStore(memory, environ={"RF_DESKTOP_REFERRAL_FACTORY_TOKEN": "rf-env"})
-    assert tokens.get(REFERRAL_FACTORY) == "rf-env"
-    assert tokens.source(REFERRAL_FACTORY) == "environment"
+    assert tokens.get(RF_TOKEN) == "rf-env"
+    assert tokens.source(RF_TOKEN) == "environment"
 
 
 def test_headless_use_needs_no_keychain(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
     tokens = TokenStore(environ={"RF_DESKTOP_PIPEDRIVE_TOKEN": TOKEN})
-    assert tokens.get(PIPEDRIVE) == TOKEN
+    assert tokens.get(PD_TOKEN) == TOKEN
     with pytest.raises(KeychainUnavailableError) as caught:
-        tokens.get(REFERRAL_FACTORY)
+        tokens.get(RF_TOKEN)
     assert str(caught.value).startswith("No system keychain was found.")
     assert "RF_DESKTOP_REFERRAL_FACTORY_TOKEN" in caught.value.hint
     assert "GNOME Keyring or KWallet" in caught.value.hint
@@ -163,9 +163,9 @@ def test_headless_use_needs_no_keychain(monkeypatch: pytest.MonkeyPatch) -> None
 def test_fail_and_null_backends_are_refused_even_when_passed_in(backend: KeyringBackend) -> None:
     tokens = TokenStore(backend)
     with pytest.raises(KeychainUnavailableError):
-        tokens.set(PIPEDRIVE, TOKEN)
+        tokens.set(PD_TOKEN, TOKEN)
     with pytest.raises(KeychainUnavailableError):
-        tokens.get(PIPEDRIVE)
+        tokens.get(PD_TOKEN)
 
 
 def test_plaintext_backends_are_refused() -> None:
@@ -179,7 +179,7 @@ def test_a_discovered_backend_must_be_a_system_keychain(monkeypatch: pytest.Monk
     with pytest.raises(
         KeychainUnavailableError, match="keyring offered MemoryKeyring, which is not a system keychain"
     ):
-        TokenStore().get(PIPEDRIVE)
+        TokenStore().get(PD_TOKEN)
 
 
 def test_an_empty_chain_is_refused_and_a_chain_yields_its_real_keychain(
@@ -220,9 +220,9 @@ def test_backend_description(memory: MemoryKeyring) -> None:
 def test_locked_or_denied_keychains_say_what_to_do(error: Exception) -> None:
     tokens = TokenStore(FailingKeyring(error))
     for call in (
-        lambda: tokens.get(PIPEDRIVE),
-        lambda: tokens.set(PIPEDRIVE, TOKEN),
-        lambda: tokens.delete(PIPEDRIVE),
+        lambda: tokens.get(PD_TOKEN),
+        lambda: tokens.set(PD_TOKEN, TOKEN),
+        lambda: tokens.delete(PD_TOKEN),
     ):
         with pytest.raises(KeychainLockedError) as caught:
             call()
@@ -234,23 +234,23 @@ def test_locked_or_denied_keychains_say_what_to_do(error: Exception) -> None:
 def test_a_missing_secret_service_is_unavailable() -> None:
     tokens = TokenStore(FailingKeyring(SecretServiceNotAvailableException("no daemon")))
     with pytest.raises(KeychainUnavailableError):
-        tokens.get(PIPEDRIVE)
+        tokens.get(PD_TOKEN)
 
 
 def test_other_keyring_errors_become_secrets_errors_and_others_propagate() -> None:
     with pytest.raises(
         SecretsError, match=r"The system keychain reported an error \(KeyringError\)"
     ) as caught:
-        TokenStore(FailingKeyring(KeyringError("odd"))).get(PIPEDRIVE)
+        TokenStore(FailingKeyring(KeyringError("odd"))).get(PD_TOKEN)
     assert caught.value.hint
     with pytest.raises(ZeroDivisionError):
-        TokenStore(FailingKeyring(ZeroDivisionError())).get(PIPEDRIVE)
+        TokenStore(FailingKeyring(ZeroDivisionError())).get(PD_TOKEN)
 
 
 def test_tokens_never_appear_in_error_text() -> None:
     leaky = FailingKeyring(KeyringError(f"could not store {TOKEN}"))
     with pytest.raises(SecretsError) as caught:
-        TokenStore(leaky).set(PIPEDRIVE, TOKEN)
+        TokenStore(leaky).set(PD_TOKEN, TOKEN)
     assert TOKEN not in str(caught.value)
     assert TOKEN not in "".join(traceback.format_exception(caught.value))
 
@@ -272,30 +272,30 @@ def real_keychain() -> Iterator[TokenStore]:
     # a service name of its own, so a developer's real tokens are never touched
     tokens = TokenStore(service=f"rf-desktop-test-{uuid.uuid4().hex[:8]}")
     yield tokens
-    for name in (PIPEDRIVE, REFERRAL_FACTORY):
+    for name in (PD_TOKEN, RF_TOKEN):
         tokens.delete(name)
 
 
 @pytest.mark.keychain
 def test_real_keychain_round_trip(real_keychain: TokenStore) -> None:
     assert real_keychain.backend_description() == "Secret Service (GNOME Keyring or KWallet)"
-    assert real_keychain.get(PIPEDRIVE) is None
-    real_keychain.set(PIPEDRIVE, TOKEN)
-    real_keychain.set(REFERRAL_FACTORY, "rf-" + TOKEN)
-    assert real_keychain.get(PIPEDRIVE) == TOKEN
-    assert real_keychain.source(REFERRAL_FACTORY) == "keychain"
-    real_keychain.set(PIPEDRIVE, "replaced")
-    assert real_keychain.get(PIPEDRIVE) == "replaced"
-    real_keychain.delete(PIPEDRIVE)
-    assert real_keychain.get(PIPEDRIVE) is None
-    assert real_keychain.get(REFERRAL_FACTORY) == "rf-" + TOKEN
+    assert real_keychain.get(PD_TOKEN) is None
+    real_keychain.set(PD_TOKEN, TOKEN)
+    real_keychain.set(RF_TOKEN, "rf-" + TOKEN)
+    assert real_keychain.get(PD_TOKEN) == TOKEN
+    assert real_keychain.source(RF_TOKEN) == "keychain"
+    real_keychain.set(PD_TOKEN, "replaced")
+    assert real_keychain.get(PD_TOKEN) == "replaced"
+    real_keychain.delete(PD_TOKEN)
+    assert real_keychain.get(PD_TOKEN) is None
+    assert real_keychain.get(RF_TOKEN) == "rf-" + TOKEN
 
 
 @pytest.mark.keychain
 def test_real_keychain_is_found_by_discovery(real_keychain: TokenStore) -> None:
-    real_keychain.set(PIPEDRIVE, TOKEN)
+    real_keychain.set(PD_TOKEN, TOKEN)
     other = TokenStore(service=real_keychain._service)
-    assert other.get(PIPEDRIVE) == TOKEN
+    assert other.get(PD_TOKEN) == TOKEN
 
 
 @pytest.mark.keychain
@@ -303,10 +303,10 @@ def test_test_again_finds_the_real_keychain_and_moves_the_session_tokens_into_it
     real_keychain: TokenStore,
 ) -> None:
     real_keychain.keep_for_session()
-    real_keychain.set(PIPEDRIVE, TOKEN)
-    assert real_keychain.source(PIPEDRIVE) == "session"
+    real_keychain.set(PD_TOKEN, TOKEN)
+    assert real_keychain.source(PD_TOKEN) == "session"
     real_keychain.recheck()  # keyring's detection runs again, and finds the Secret Service
     assert not real_keychain.session_only
-    assert real_keychain.source(PIPEDRIVE) == "keychain"
-    assert TokenStore(service=real_keychain._service).get(PIPEDRIVE) == TOKEN
+    assert real_keychain.source(PD_TOKEN) == "keychain"
+    assert TokenStore(service=real_keychain._service).get(PD_TOKEN) == TOKEN
     assert real_keychain.backend_description() == "Secret Service (GNOME Keyring or KWallet)"

@@ -26,6 +26,7 @@ from rf_desktop.core.store import (
     WAITING,
     FolderNotCreatedError,
     LogRow,
+    Reason,
     Referral,
     Status,
     Store,
@@ -101,6 +102,7 @@ def test_a_new_file_gets_the_documented_schema_in_wal_mode(store: Store, tmp_pat
         "referrer_url",
         "status",
         "status_reason",
+        "reason_kind",
         "person_id",
         "lead_id",
         "deal_id",
@@ -223,6 +225,39 @@ def test_migrating_copies_the_old_file_first(tmp_path: Path, monkeypatch: pytest
     assert "tags" not in backup["referrals"].columns_dict
     assert backup.execute("SELECT rf_user_id FROM referrals").fetchall() == [(1,)]
     backup.close()
+
+
+def _insert_old_row(path: Path, rf_user_id: int, status: str, reason: str | None) -> None:
+    """A referral row as an older rf-desktop wrote it (only the columns every schema has)."""
+    db = Database(path)
+    stamp = "2025-01-01T00:00:00.000000Z"
+    db.execute(
+        "INSERT INTO referrals (rf_user_id, campaign_id, first_name, email, status, status_reason, meta_json,"
+        " recorded_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, '{}', ?, ?)",
+        [rf_user_id, f"Person {rf_user_id}", f"person{rf_user_id}@example.com", status, reason, stamp, stamp],
+    )
+    db.conn.commit()
+    db.close()
+
+
+def test_a_schema_2_file_gains_the_reason_kind_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rf.sqlite3"
+    db = Database(path)
+    for migration in store_module.MIGRATIONS[:2]:
+        migration(db)
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    _insert_old_row(path, 1, "failed", "Pipedrive refused it.")
+    with Store(path) as store:
+        old = store.get(1)
+        assert old is not None and old.status is Status.FAILED and old.reason_kind is None
+        updated = store.update(1, status_reason="Waiting.", reason_kind=Reason.RATE_LIMITED)
+        assert updated.reason_kind is Reason.RATE_LIMITED
+        # a reason written without its kind must not keep the kind of the one it replaces
+        assert store.update(1, status_reason="Retry requested.").reason_kind is None
+        with pytest.raises(sqlite3.IntegrityError):
+            store.update(1, reason_kind="a kind nobody classified")
+    assert (tmp_path / "rf.sqlite3.bak-v2").exists()
 
 
 def _broken(db: Database) -> None:
@@ -580,8 +615,8 @@ def test_a_schema_1_database_gains_the_sort_indexes(tmp_path: Path, monkeypatch:
     path = tmp_path / "rf.sqlite3"
     with monkeypatch.context() as patch:
         patch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
-        with Store(path) as old:
-            old.record_referral(referral(1))
+        Store(path).close()
+    _insert_old_row(path, 1, "pending", None)
     with Store(path) as new:
         assert new.query(order_by="referrer_first_name", limit=5)[0].rf_user_id == 1
     db = Database(path)

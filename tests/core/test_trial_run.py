@@ -14,20 +14,22 @@ from typing import Any
 
 import pytest
 
-from rf_desktop.core import readback, trial_run
-from rf_desktop.core.config import QualificationRule, Settings
+from rf_desktop.core import readback
+from rf_desktop.core.account import Account
+from rf_desktop.core.config import CONNECTIONS, MAPPING, QualificationRule, Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.http import RetryPolicy
 from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import FieldDef, FieldOption
 from rf_desktop.core.store import Referral, Store
-from rf_desktop.core.trial_run import (
+from rf_desktop.core.trial import plan as trial_plan
+from rf_desktop.core.trial import steps
+from rf_desktop.core.trial.run import TrialRun
+from rf_desktop.core.trial.steps import (
     CHECKED,
-    CONNECTIONS,
     DONE,
     FAILED_STEP,
-    MAPPING,
     PERSON,
     RESUME,
     RUN_STEPS,
@@ -35,8 +37,8 @@ from rf_desktop.core.trial_run import (
     SEEN,
     TEST_REMOVED,
     StepUpdate,
-    TrialRun,
 )
+from rf_desktop.sandbox.admin_client import SandboxAdmin
 from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import FAST_RETRY, admin, sandbox_settings, stage_id
 
@@ -68,9 +70,7 @@ def client_factories(retry: RetryPolicy) -> tuple[Callable[..., Any], Callable[.
 @asynccontextmanager
 async def syncing(store: Store, sandbox: SandboxServer, retry: RetryPolicy = FAST_RETRY) -> AsyncIterator[SyncEngine]:
     """The sync engine running as a task on this loop, as in the app."""
-    rf, pd = client_factories(retry)
-    tokens = tokens_of(sandbox)
-    engine = SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, retry_base=0.05, min_watch_interval=0.0)
+    engine = SyncEngine(make_account(store, sandbox, retry=retry), retry_base=0.05, min_watch_interval=0.0)
     task = asyncio.create_task(engine.run())
     await asyncio.sleep(0)  # let it start: a stop() before run() begins would be forgotten
     try:
@@ -80,22 +80,27 @@ async def syncing(store: Store, sandbox: SandboxServer, retry: RetryPolicy = FAS
         await task
 
 
-def make_trial(
-    store: Store, engine: SyncEngine | None, sandbox: SandboxServer, tokens: dict[str, str] | None = None, **kw: Any
-) -> TrialRun:
-    rf, pd = client_factories(FAST_RETRY)
+def make_account(
+    store: Store, sandbox: SandboxServer, tokens: dict[str, str] | None = None, retry: RetryPolicy = FAST_RETRY
+) -> Account:
+    rf, pd = client_factories(retry)
+    return Account(store, tokens or tokens_of(sandbox), rf_factory=rf, pd_factory=pd)
+
+
+def make_trial(store: Store, engine: SyncEngine | None, sandbox: SandboxServer, **kw: Any) -> TrialRun:
+    """A test referral on the engine's account (a fresh one on the sandbox's tokens without an engine)."""
     kw.setdefault("timeout", 20.0)
-    return TrialRun(
-        store,
-        engine,
-        (tokens or tokens_of(sandbox)).get,
-        email_base="owner@bakery.example",
-        rf_factory=rf,
-        pd_factory=pd,
-        poll=0.05,
-        nudge_every=0.2,
-        **kw,
-    )
+    account = engine.account if engine is not None else make_account(store, sandbox)
+    return TrialRun(account, engine, email_base="owner@bakery.example", poll=0.05, nudge_every=0.2, **kw)
+
+
+async def act_as_salesperson(run: TrialRun, sandbox: SandboxServer) -> str:
+    """The demo's salesperson, through the sandbox's admin surface, as the wizard's button does it."""
+    referral = run.test_referral()
+    assert referral is not None
+    done = await SandboxAdmin(sandbox.admin_url).act_as_salesperson(referral, run.settings.qualification)
+    run.someone_acted(done)
+    return done
 
 
 def live_records(sandbox: SandboxServer) -> dict[str, set[Any]]:
@@ -124,9 +129,9 @@ def test_plan_says_what_and_where_with_unique_plus_addresses(sandbox: SandboxSer
     store.save_settings(sandbox_settings(sandbox))
     store.set_kv("referral_factory_campaigns", [{"id": 1, "name": "Spring Referral Campaign"}])
     moment = datetime(2031, 5, 6, 7, 8, 9)
-    engine = SyncEngine(store, tokens_of(sandbox).get)
-    first = TrialRun(store, engine, tokens_of(sandbox).get, email_base="Me+old@Shop.example", now=lambda: moment)
-    second = TrialRun(store, engine, tokens_of(sandbox).get, email_base="me@shop.example", now=lambda: moment)
+    engine = SyncEngine(Account(store, tokens_of(sandbox)))
+    first = TrialRun(engine.account, engine, email_base="Me+old@Shop.example", now=lambda: moment)
+    second = TrialRun(engine.account, engine, email_base="me@shop.example", now=lambda: moment)
 
     plan = first.plan()
     assert plan.ok, plan.problems
@@ -141,14 +146,14 @@ def test_plan_says_what_and_where_with_unique_plus_addresses(sandbox: SandboxSer
 
 
 def test_plan_problems_point_at_the_page_that_fixes_them(sandbox: SandboxServer, store: Store) -> None:
-    engine = SyncEngine(store, tokens_of(sandbox).get)
-    [unset] = TrialRun(store, engine, tokens_of(sandbox).get).plan().problems
+    engine = SyncEngine(Account(store, tokens_of(sandbox)))
+    [unset] = TrialRun(engine.account, engine).plan().problems
     assert unset.settings_page == CONNECTIONS
 
     settings = sandbox_settings(sandbox, mode="deal", pipeline_id=1, stage_id=stage_id(sandbox, "Qualified"))
     settings.mappings = [m for m in settings.mappings if m.source != "code"]
     store.save_settings(settings)
-    plan = TrialRun(store, engine, {"pipedrive": "x"}.get, email_base="not an address").plan()
+    plan = TrialRun(Account(store, {"pipedrive": "x"}), engine, email_base="not an address").plan()
 
     def page_for(words: str) -> str | None:
         return next(p.settings_page for p in plan.problems if words in p.message)
@@ -161,7 +166,7 @@ def test_plan_problems_point_at_the_page_that_fixes_them(sandbox: SandboxServer,
 
     store.save_settings(sandbox_settings(sandbox))
     engine.pause()
-    [paused] = TrialRun(store, engine, tokens_of(sandbox).get).plan().problems
+    [paused] = TrialRun(engine.account, engine).plan().problems
     assert paused.action == RESUME
     assert paused.message == "The sync is paused. Resume it, then run the test again."
 
@@ -175,7 +180,7 @@ def test_sample_form_values_fit_the_mapped_pipedrive_fields() -> None:
         {"label": "Last Name", "value": None},
         {"label": "", "value": None},
     ]
-    values = trial_run.sample_form_values(form, {"Plan": plan, "Seats": seats}, "2031-01-02")
+    values = trial_plan.sample_form_values(form, {"Plan": plan, "Seats": seats}, "2031-01-02")
     assert values == {"Plan": "Growth", "Seats": "42", "Last Name": "Test Last Name"}
 
 
@@ -201,7 +206,7 @@ def _run_and_qualify(store: Store, sandbox: SandboxServer) -> tuple[TrialRun, li
             run = make_trial(store, engine, sandbox, on_update=updates.append)
             assert await run.run() is True, run.summary()
             assert "In Pipedrive" in run.what_to_do()
-            done = await run.act_as_salesperson(sandbox.admin_url)
+            done = await act_as_salesperson(run, sandbox)
             assert done.startswith("Acting as the salesperson (demo)")
             assert await run.wait_for_qualification(10.0) is True, run.summary()
             listed = run.cleanup_items()
@@ -231,7 +236,7 @@ def _assert_fields_match_the_mapping(run: TrialRun, store: Store, record: str) -
     assert by_field[(record, "Referral Link")].value == referral.url
     assert by_field[(record, "Referrer Email Address")].value == run.created.referrer_email
     assert by_field[("Person", "Email")].value == run.created.invited_email
-    assert by_field[(record, "Title")].value == f"Spring Referral Campaign: {trial_run.INVITED_NAME}"
+    assert by_field[(record, "Title")].value == f"Spring Referral Campaign: {steps.INVITED_NAME}"
 
 
 def _assert_cleaned_and_logged(
@@ -285,7 +290,7 @@ def test_deal_mode_whole_loop(sandbox: SandboxServer, store: Store, kind: str) -
 
     _assert_every_step_reported_in_order(updates)
     _assert_fields_match_the_mapping(run, store, "Deal")
-    item = run.steps[trial_run.ITEM].data
+    item = run.steps[steps.ITEM].data
     assert item["kind"] == "deal" and item["url"].endswith(f"/deal/{item['id']}")
     assert [i.kind for i in listed] == ["deal", "person", "user", "user"]
     _assert_cleaned_and_logged(run, store, before, sandbox)
@@ -312,7 +317,7 @@ def test_a_person_already_in_pipedrive_is_matched_and_never_deleted(sandbox: San
     assert run.steps[PERSON].data == {**run.steps[PERSON].data, "person_id": person_id, "created": False}
     name = next(c for c in run.fields if c.field == "Name")
     assert name.arrived is None and name.value == "Maria Existing" and "kept" in name.note
-    assert run.steps[trial_run.QUALIFIED_STEP].state == "skipped"
+    assert run.steps[steps.QUALIFIED_STEP].state == "skipped"
     after = live_records(sandbox)
     assert person_id in after["persons"], "a person who was there before the test stays"
     assert after == before, "the lead and both Referral Factory users are gone; the person stays"
@@ -325,7 +330,7 @@ def test_stopping_midway_says_what_exists_and_cleanup_removes_it(sandbox: Sandbo
 
     async def scenario() -> TrialRun:
         # an engine that is not running: the referral stays queued, so the run is surely still waiting
-        idle = SyncEngine(store, tokens_of(sandbox).get)
+        idle = SyncEngine(make_account(store, sandbox))
         run = make_trial(store, idle, sandbox)
         task = asyncio.create_task(run.run())
         while SEEN not in run.steps:
@@ -354,7 +359,7 @@ def test_a_wrong_token_stops_before_anything_is_created(sandbox: SandboxServer, 
     before = live_records(sandbox)
 
     async def scenario() -> TrialRun:
-        run = make_trial(store, SyncEngine(store, tokens.get), sandbox, tokens)
+        run = make_trial(store, SyncEngine(make_account(store, sandbox, tokens)), sandbox)
         assert await run.run() is False
         return run
 
@@ -396,7 +401,7 @@ def test_a_rate_limit_storm_is_waited_out(sandbox: SandboxServer, store: Store) 
 
         def watch(update: StepUpdate) -> None:
             updates.append(update)
-            if update.step == trial_run.INVITED_STEP and update.state == DONE:
+            if update.step == steps.INVITED_STEP and update.state == DONE:
                 admin(sandbox, "PUT", "/faults/pd", storm)
             if "rate limit" in update.detail:
                 admin(sandbox, "PUT", "/faults/pd", {})  # the storm passes
@@ -473,17 +478,11 @@ def test_fields_that_did_not_arrive_are_flagged(sandbox: SandboxServer, store: S
     code_key = store.get_settings().referral_code_target().split(":", 1)[1]  # type: ignore[union-attr]
     person = {"name": "Ann", "emails": [{"value": "ann@example.com"}]}
     lead = {"title": "Spring Referral Campaign: Ann", code_key: None}
-    asyncio.run(_load_schema(store, sandbox))
+    asyncio.run(run.account.refresh_schema())
     checks = run.check_fields(referral, person, lead, person_created=True)
     missing = [c for c in checks if c.arrived is False]
-    assert [c.field for c in missing] == ["Referral Code", "Referral Link", "Referral Campaign"]
+    assert [c.field for c in missing] == ["Referral Code", "Referral Campaign", "Referral Link"]
     assert missing[0].expected == "CODE1" and missing[0].note == "Empty in Pipedrive."
-
-
-async def _load_schema(store: Store, sandbox: SandboxServer) -> None:
-    from rf_desktop.core.connections import fetch_schema
-
-    store.save_schema(await fetch_schema(sandbox.pd_base_url, sandbox.state.pd.token))
 
 
 def test_when_people_referring_are_synced_the_test_referrer_stays_out_of_pipedrive(

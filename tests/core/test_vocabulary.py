@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rf_desktop.core import vocabulary
-from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SENT, SKIPPED, STATUSES, WAITING, Referral, Store
-from rf_desktop.core.trial_run import TEST_REMOVED
+from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SENT, SKIPPED, STATUSES, WAITING, Reason, Referral, Store
+from rf_desktop.core.trial.steps import TEST_REMOVED
 
 
 def referral(**fields: object) -> Referral:
@@ -40,7 +40,14 @@ def test_a_test_referral_says_test_and_after_its_clean_up_has_no_records() -> No
     live = vocabulary.describe(referral(status=WAITING, is_test=True, person_id=3))
     assert live.word == "Test" and live.reason.startswith("Test referral.") and live.records_exist
     removed = vocabulary.describe(
-        referral(status=SKIPPED, status_reason=TEST_REMOVED, is_test=True, person_id=3, lead_id="ab-cd")
+        referral(
+            status=SKIPPED,
+            status_reason=TEST_REMOVED,
+            reason_kind=Reason.TEST_REMOVED,
+            is_test=True,
+            person_id=3,
+            lead_id="ab-cd",
+        )
     )
     assert removed.word == "Test"
     assert "removed" in removed.reason and "Skipped" not in removed.reason

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from rf_desktop.core.account import Account
 from rf_desktop.core.config import Settings
 from rf_desktop.core.engine import RunSummary, SyncEngine
 from rf_desktop.core.http import RetryPolicy
@@ -77,7 +78,7 @@ def make_engine(
 
     kwargs.setdefault("retry_base", 0.05)
     kwargs.setdefault("min_watch_interval", 0.0)
-    return SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, **kwargs)
+    return SyncEngine(Account(store, tokens, rf_factory=rf, pd_factory=pd), **kwargs)
 
 
 class SpoilAnswers(httpx.AsyncBaseTransport):

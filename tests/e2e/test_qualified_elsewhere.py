@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from rf_desktop.core.account import Account
 from rf_desktop.core.config import QualificationRule, Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.pipedrive import PipedriveClient
@@ -41,7 +42,8 @@ def run_once_meddling(store: Store, sandbox: SandboxServer, meddle: Callable[[],
         return PipedriveClient(settings.pipedrive.base_url, token, timeout=5.0, retry=FAST_RETRY, **limits)
 
     tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
-    engine = SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, retry_base=0.05, min_watch_interval=0.0)
+    account = Account(store, tokens, rf_factory=rf, pd_factory=pd)
+    engine = SyncEngine(account, retry_base=0.05, min_watch_interval=0.0)
     summary = asyncio.run(engine.run_once(max_seconds=30))
     assert not summary.errors, summary.errors
 

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from typing import Any
 
+from rf_desktop.core.account import Account
 from rf_desktop.core.config import Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.pipedrive import PipedriveClient
@@ -30,7 +31,8 @@ def test_the_host_that_answered_is_remembered_in_the_data_folder(sandbox: Sandbo
         return PipedriveClient(settings.pipedrive.base_url, token, timeout=5.0, retry=FAST_RETRY, **limits)
 
     tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
-    engine = SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, retry_base=0.05, min_watch_interval=0.0)
+    account = Account(store, tokens, rf_factory=rf, pd_factory=pd)
+    engine = SyncEngine(account, retry_base=0.05, min_watch_interval=0.0)
     summary = asyncio.run(engine.run_once(max_seconds=30))
 
     assert not summary.errors, summary.errors

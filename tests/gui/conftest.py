@@ -26,11 +26,12 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
-from rf_desktop.core.secrets import TokenStore
+from rf_desktop.core.account import Account
+from rf_desktop.core.engine import SyncEngine
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN, TokenStore
 from rf_desktop.core.store import Referral, Store
 from rf_desktop.gui.app import point_at_sandbox
-from rf_desktop.gui.controller import AppController, TokenSource
+from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.sandbox.server import SandboxServer
 from tests.keychains import MemoryKeyring
@@ -136,9 +137,9 @@ def big_store(big_store_file: Path, tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def fast_engine(store: Store, tokens: TokenSource) -> SyncEngine:
+def fast_engine(account: Account) -> SyncEngine:
     """The real engine with test-sized waits."""
-    return SyncEngine(store, tokens, retry_base=0.05, min_watch_interval=0.2)
+    return SyncEngine(account, retry_base=0.05, min_watch_interval=0.2)
 
 
 @pytest.fixture
@@ -154,8 +155,8 @@ def controller(
 @pytest.fixture
 def sandbox_controller(controller: AppController, sandbox: SandboxServer, run: Runner) -> AppController:
     """The controller with tokens in the (memory) keychain and settings pointing at the sandbox."""
-    run(controller.set_token(RF_TOKEN, sandbox.state.rf.token))
-    run(controller.set_token(PD_TOKEN, sandbox.state.pd.token))
+    run(controller.account.set_token(RF_TOKEN, sandbox.state.rf.token))
+    run(controller.account.set_token(PD_TOKEN, sandbox.state.pd.token))
     run(point_at_sandbox(controller, sandbox))
     return controller
 

@@ -9,10 +9,9 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.config import Settings
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.core.schema import PipedriveSchema
-from rf_desktop.core.secrets import TokenStore
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.controller import AppController, NotConnectedError
 from rf_desktop.sandbox.server import SandboxServer
@@ -20,22 +19,22 @@ from tests.gui.conftest import MemoryKeyring, Runner, fast_engine, sign_up
 
 
 def test_tokens_go_to_the_keychain(controller: AppController, keychain: MemoryKeyring, run: Runner) -> None:
-    assert run(controller.token_present(PD_TOKEN)) is False
-    run(controller.set_token(PD_TOKEN, "  pd-secret  "))
+    assert run(controller.account.read_token(PD_TOKEN)) is None
+    run(controller.account.set_token(PD_TOKEN, "  pd-secret  "))
     assert keychain.passwords == {("rf-desktop", PD_TOKEN): "pd-secret"}
-    assert run(controller.token_present(PD_TOKEN)) is True
-    assert controller._engine_token(PD_TOKEN) == "pd-secret"
-    run(controller.remove_token(PD_TOKEN))
+    assert run(controller.account.read_token(PD_TOKEN)) == "pd-secret"
+    assert controller.account.token(PD_TOKEN) == "pd-secret"
+    run(controller.account.remove_token(PD_TOKEN))
     assert keychain.passwords == {}
-    assert controller._engine_token(PD_TOKEN) is None
+    assert controller.account.token(PD_TOKEN) is None
 
 
 def test_demo_tokens_never_reach_the_keychain(store: Store, keychain: MemoryKeyring, run: Runner) -> None:
     controller = AppController(store, TokenStore(keychain, environ={}), demo=True)
-    controller.use_session_tokens({RF_TOKEN: "rf-sandbox-token"})
-    run(controller.set_token(PD_TOKEN, "pd-sandbox-token"))
-    assert run(controller.read_token(RF_TOKEN)) == "rf-sandbox-token"
-    assert run(controller.token_present(PD_TOKEN)) is True
+    controller.account.use_session_tokens({RF_TOKEN: "rf-sandbox-token"})
+    run(controller.account.set_token(PD_TOKEN, "pd-sandbox-token"))
+    assert run(controller.account.read_token(RF_TOKEN)) == "rf-sandbox-token"
+    assert run(controller.account.read_token(PD_TOKEN)) == "pd-sandbox-token"
     assert keychain.passwords == {}
     run(controller.shutdown())
 
@@ -77,24 +76,24 @@ def test_refreshing_the_schema_needs_a_token(controller: AppController, run: Run
 
 
 def test_checks_use_the_stored_tokens(sandbox_controller: AppController, run: Runner) -> None:
-    rf = run(sandbox_controller.check_referral_factory())
-    pd = run(sandbox_controller.check_pipedrive())
+    rf = run(sandbox_controller.account.check_referral_factory())
+    pd = run(sandbox_controller.account.check_pipedrive())
     assert rf.ok and len(rf.campaigns) >= 2
     assert pd.ok, pd.message
 
 
 def test_a_wrong_token_is_reported_not_raised(sandbox_controller: AppController, run: Runner) -> None:
-    run(sandbox_controller.set_token(PD_TOKEN, "not-the-token"))
-    result = run(sandbox_controller.check_pipedrive())
+    run(sandbox_controller.account.set_token(PD_TOKEN, "not-the-token"))
+    result = run(sandbox_controller.account.check_pipedrive())
     assert not result.ok
     assert "not-the-token" not in result.message + result.hint
 
 
 def test_links_open_records_in_pipedrive(sandbox_controller: AppController, sandbox: SandboxServer) -> None:
     base = sandbox.pd_base_url.rstrip("/")
-    assert sandbox_controller.web_url("person", 5) == f"{base}/person/5"
-    assert sandbox_controller.web_url("deal", 9) == f"{base}/deal/9"
-    assert sandbox_controller.web_url("lead", "0b9f") == f"{base}/leads/inbox/0b9f"
+    assert sandbox_controller.account.web_url("person", 5) == f"{base}/person/5"
+    assert sandbox_controller.account.web_url("deal", 9) == f"{base}/deal/9"
+    assert sandbox_controller.account.web_url("lead", "0b9f") == f"{base}/leads/inbox/0b9f"
 
 
 def test_engine_events_become_signals(
@@ -140,12 +139,12 @@ def test_shutdown_is_safe_twice_and_closes_the_store(sandbox_controller: AppCont
 def test_has_accounts_when_anything_is_set_up(
     controller: AppController, keychain: MemoryKeyring, run: Runner
 ) -> None:
-    run(controller.load_tokens())
+    run(controller.account.load_tokens())
     assert not controller.has_accounts()
     keychain.set_password("rf-desktop", RF_TOKEN, "stored-by-the-cli")
-    run(controller.load_tokens())
+    run(controller.account.load_tokens())
     assert controller.has_accounts()
-    run(controller.remove_token(RF_TOKEN))
+    run(controller.account.remove_token(RF_TOKEN))
     assert not controller.has_accounts()
     controller.store.save_settings(Settings())
     assert controller.has_accounts()

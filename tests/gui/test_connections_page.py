@@ -17,12 +17,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QRadioButton
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core.account import CAMPAIGNS_KEY
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.secrets import DESKTOP_KEYCHAIN_HINT, DESKTOP_LOCKED_HINT, SERVICE, TokenStore
+from rf_desktop.core.secrets import DESKTOP_KEYCHAIN_HINT, DESKTOP_LOCKED_HINT, PD_TOKEN, RF_TOKEN, SERVICE, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.pages.connections import CAMPAIGNS_KEY, ConnectionsPage, TokenBox
+from rf_desktop.gui.pages.connections import ConnectionsPage, TokenBox
 from rf_desktop.gui.widgets.form_helpers import ERROR, INFO, SUCCESS
 from rf_desktop.gui.widgets.settings_draft import DRAFT_KEY, UNSAVED
 from rf_desktop.sandbox.server import SandboxServer
@@ -263,7 +263,7 @@ def test_without_a_keychain_tokens_are_kept_for_this_session_until_test_again_fi
         qtbot.waitUntil(lambda: box.showing_stored, timeout=WAIT_MS)
         assert box.stored_label.text().startswith("Kept for this session only")
         assert absent.passwords == {}
-        assert run(controller.read_token(PD_TOKEN)) == sandbox.state.pd.token
+        assert run(controller.account.read_token(PD_TOKEN)) == sandbox.state.pd.token
 
         qtbot.mouseClick(box.recheck_button, LEFT)  # still none
         qtbot.waitUntil(lambda: box.keychain_panel.kind == ERROR, timeout=WAIT_MS)

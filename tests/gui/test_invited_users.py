@@ -7,7 +7,8 @@ from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from rf_desktop.core.trial_run import TEST_REMOVED
+from rf_desktop.core.store import Reason
+from rf_desktop.core.trial.steps import TEST_REMOVED
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE
 from rf_desktop.gui.pages.invited_users import InvitedUsersPage
@@ -266,7 +267,13 @@ def test_a_cleaned_up_test_referral_says_so_and_links_nowhere(
     """After the test wizard's clean-up, the test referral's Pipedrive records no longer exist."""
     controller.store.record_referral(referral(50, first_name="Test", is_test=True))
     controller.store.update(
-        50, status="skipped", status_reason=TEST_REMOVED, permanent=1, person_id=5, lead_id="0b9f6a52-aaaa"
+        50,
+        status="skipped",
+        status_reason=TEST_REMOVED,
+        reason_kind=Reason.TEST_REMOVED,
+        permanent=1,
+        person_id=5,
+        lead_id="0b9f6a52-aaaa",
     )
     controller.referralChanged.emit(50)
     qtbot.waitUntil(lambda: page.model.rowCount() == 1)

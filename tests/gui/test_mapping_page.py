@@ -12,9 +12,10 @@ from PySide6.QtWidgets import QComboBox
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.config import FieldMap, PipedriveSettings, ReferralFactorySettings, Settings
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
+from rf_desktop.core.mapping_setup import NOT_SENT, referral_code_field
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
 from rf_desktop.gui.controller import AppController
-from rf_desktop.gui.pages.mapping import NOT_SENT, MappingPage, referral_code_field
+from rf_desktop.gui.pages.mapping import MappingPage
 from rf_desktop.gui.widgets.form_helpers import ERROR, SUCCESS
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import referral
@@ -40,8 +41,8 @@ def open_mapping(controller: AppController, qtbot: QtBot) -> MappingPage:
 def connected(controller: AppController, sandbox: SandboxServer, run: Runner) -> AppController:
     """Tokens stored and the sandbox's addresses saved, nothing mapped yet (a set-up in progress). The
     addresses go straight into the store: incomplete settings cannot be saved through the controller."""
-    run(controller.set_token(RF_TOKEN, sandbox.state.rf.token))
-    run(controller.set_token(PD_TOKEN, sandbox.state.pd.token))
+    run(controller.account.set_token(RF_TOKEN, sandbox.state.rf.token))
+    run(controller.account.set_token(PD_TOKEN, sandbox.state.pd.token))
     controller.store.save_settings(
         Settings(
             referral_factory=ReferralFactorySettings(base_url=sandbox.rf_base_url, campaign_ids=[1]),
@@ -168,7 +169,7 @@ def test_creating_the_referral_code_field_maps_it(
 def test_a_failed_fetch_shows_what_went_wrong(
     connected: AppController, sandbox: SandboxServer, run: Runner, qtbot: QtBot
 ) -> None:
-    run(connected.set_token(PD_TOKEN, "a-token-pipedrive-refuses"))
+    run(connected.account.set_token(PD_TOKEN, "a-token-pipedrive-refuses"))
     page = open_mapping(connected, qtbot)
     try:
         qtbot.waitUntil(lambda: page.error_panel.isVisible(), timeout=WAIT_MS)

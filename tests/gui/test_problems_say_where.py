@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from rf_desktop.core.engine import PD_TOKEN
+from rf_desktop.core.secrets import PD_TOKEN
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.gui.pages.connections import ConnectionsPage
@@ -35,7 +35,7 @@ def rejected(
     it went to send a new sign-up."""
     controller = sandbox_controller
     sign_up(sandbox)
-    run(controller.set_token(PD_TOKEN, "not-the-pipedrive-token-0000"))
+    run(controller.account.set_token(PD_TOKEN, "not-the-pipedrive-token-0000"))
     controller.start_engine()
     window = make_window(controller)
     window.show_page_named("Invited users")
@@ -84,7 +84,7 @@ def test_a_token_fixed_at_pipedrive_clears_when_tested_again(
     """The stored token is right after all (Pipedrive accepted it again): Test connection is the fix."""
     controller = sandbox_controller
     # the settings already hold what a test reads back, so testing changes no setting
-    domain = run(controller.check_pipedrive()).company_domain
+    domain = run(controller.account.check_pipedrive()).company_domain
     settings = controller.settings()
     controller.save_settings(replace(settings, pipedrive=replace(settings.pipedrive, company_domain=domain)))
     right = sandbox.state.pd.token

@@ -13,7 +13,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 from pytestqt.qtbot import QtBot
 
-from rf_desktop.core.trial_run import DONE, RUN_STEPS, TEST_REMOVED, CleanupItem
+from rf_desktop.core.trial.cleanup import CleanupItem
+from rf_desktop.core.trial.steps import DONE, RUN_STEPS, TEST_REMOVED
 from rf_desktop.gui import wizard as wizard_module
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE

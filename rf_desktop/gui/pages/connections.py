@@ -8,7 +8,6 @@ or address stopped the sync, the page says which service at the top, until a fix
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import date
@@ -33,18 +32,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rf_desktop.core import connections
 from rf_desktop.core.config import DEFAULT_PD_BASE_URL, DEFAULT_RF_BASE_URL
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
+from rf_desktop.core.connections import PDCheck, RFCheck
 from rf_desktop.core.secrets import (
     DESKTOP_KEYCHAIN_HINT,
     DESKTOP_LOCKED_HINT,
     ENV_VARS,
     GET_A_KEYCHAIN,
+    PD_TOKEN,
+    RF_TOKEN,
     KeychainLockedError,
     KeychainUnavailableError,
     SecretsError,
 )
+from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
     INFO,
@@ -66,7 +67,6 @@ from rf_desktop.gui.widgets.settings_draft import (
 from rf_desktop.gui.widgets.sync_status import problem_title
 
 # The campaigns seen at the last successful test, so the list shows without calling Referral Factory.
-CAMPAIGNS_KEY = "referral_factory_campaigns"
 
 
 @dataclass(frozen=True)
@@ -109,40 +109,6 @@ def last_four(token: str) -> str:
     return token[-4:] if len(token) > 8 else ""
 
 
-async def token_source(controller: Any, name: str) -> str | None:
-    """Where the token comes from ("keychain", "environment", "session") or None when there is none."""
-    if controller.demo:
-        return "session" if await controller.read_token(name) else None
-    loop = asyncio.get_running_loop()
-    source: str | None = await loop.run_in_executor(None, controller.tokens.source, name)
-    return source
-
-
-def cached_campaigns(controller: Any) -> list[dict[str, Any]]:
-    saved = controller.store.get_kv(CAMPAIGNS_KEY)
-    return saved if isinstance(saved, list) else []
-
-
-def remember_campaigns(controller: Any, campaigns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep what the pages need of each campaign: id, name, status and its form field labels."""
-    kept = [
-        {
-            "id": int(c["id"]),
-            "name": str(c.get("name") or f"Campaign {c['id']}"),
-            "status": str(c.get("status") or ""),
-            "fields": [
-                str(f["label"])
-                for f in ((c.get("fields") or {}).get("person_invited") or [])
-                if isinstance(f, dict) and f.get("label")
-            ],
-        }
-        for c in campaigns
-        if c.get("id") is not None
-    ]
-    controller.store.set_kv(CAMPAIGNS_KEY, kept)
-    return kept
-
-
 class TokenBox(QGroupBox):
     """One service's token and its "Test connection" button.
 
@@ -154,7 +120,7 @@ class TokenBox(QGroupBox):
     tested = Signal(object)  # CheckResult, plus the check itself in `last_check`
 
     def __init__(
-        self, controller: Any, draft: SettingsDraft, service: Service, parent: QWidget | None = None
+        self, controller: AppController, draft: SettingsDraft, service: Service, parent: QWidget | None = None
     ) -> None:
         super().__init__(service.label, parent)
         self.controller = controller
@@ -164,7 +130,7 @@ class TokenBox(QGroupBox):
         self.source: str | None = None
         self.testing = False
         self._attempt = 0  # a cancelled test must not end the state of the one started after it
-        self.last_check: connections.RFCheck | connections.PDCheck | None = None
+        self.last_check: RFCheck | PDCheck | None = None
 
         self.entry = QLineEdit()
         self.entry.setEchoMode(QLineEdit.EchoMode.Password)
@@ -244,8 +210,8 @@ class TokenBox(QGroupBox):
     async def load(self) -> None:
         """Show whether a token is stored, and where it comes from."""
         try:
-            self.source = await token_source(self.controller, self.service.token_name)
-            token = await self.controller.read_token(self.service.token_name) if self.source else None
+            self.source = await self.controller.account.token_source(self.service.token_name)
+            token = await self.controller.account.read_token(self.service.token_name) if self.source else None
         except SecretsError as error:
             self._keychain_problem(error)
             self.source = None
@@ -309,7 +275,7 @@ class TokenBox(QGroupBox):
 
     async def _store(self, token: str) -> bool:
         try:
-            await self.controller.set_token(self.service.token_name, token)
+            await self.controller.account.set_token(self.service.token_name, token)
         except SecretsError as error:
             self._keychain_problem(error)
             return False
@@ -320,7 +286,7 @@ class TokenBox(QGroupBox):
 
     async def _forget(self) -> None:
         try:
-            await self.controller.remove_token(self.service.token_name)
+            await self.controller.account.remove_token(self.service.token_name)
         except SecretsError as error:
             self._keychain_problem(error)
             return
@@ -400,7 +366,7 @@ class TokenBox(QGroupBox):
     async def _run_test(self) -> CheckResult:
         typed = self.entry.text().strip()
         try:
-            token = typed or await self.controller.read_token(self.service.token_name) or ""
+            token = typed or await self.controller.account.read_token(self.service.token_name) or ""
         except SecretsError as error:
             self._keychain_problem(error)
             return CheckResult(False, "The token could not be read from the keychain.", error.hint)
@@ -416,14 +382,14 @@ class TokenBox(QGroupBox):
         return result
 
     async def _check_referral_factory(self, base_url: str, token: str) -> CheckResult:
-        check = await connections.check_referral_factory(base_url, token)
+        check = await self.controller.account.check_referral_factory(base_url, token)
         self.last_check = check
         if check.ok:
-            remember_campaigns(self.controller, check.campaigns)
+            self.controller.account.remember_campaigns(check.campaigns)
         return CheckResult(check.ok, check.message, check.hint)
 
     async def _check_pipedrive(self, base_url: str, token: str) -> CheckResult:
-        check = await connections.check_pipedrive(base_url, token)
+        check = await self.controller.account.check_pipedrive(base_url, token)
         self.last_check = check
         if not check.ok:
             return CheckResult(False, check.message, check.hint)
@@ -447,7 +413,7 @@ class TokenBox(QGroupBox):
 class CampaignPicker(QWidget):
     """Which campaigns to sync, whom (people invited, people referring), and from when."""
 
-    def __init__(self, controller: Any, draft: SettingsDraft, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.draft = draft
@@ -510,7 +476,7 @@ class CampaignPicker(QWidget):
         )
         self.draft.changed.connect(self._load)
         self.draft.issuesChanged.connect(self._show_issues)
-        self.set_campaigns(cached_campaigns(controller))
+        self.set_campaigns(controller.account.cached_campaigns())
         self._load(draft.settings)
         self._show_issues(draft.issues)
 
@@ -650,7 +616,7 @@ class ConnectionsPage(DraftPage):
     title = "Connections"
     icon_name = "connections"
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(controller, parent)
         self.referral_factory = TokenBox(controller, self.draft, REFERRAL_FACTORY)
         self.pipedrive = TokenBox(controller, self.draft, PIPEDRIVE)
@@ -679,14 +645,14 @@ class ConnectionsPage(DraftPage):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if not self._shown_once and not cached_campaigns(self.controller):
+        if not self._shown_once and not self.controller.account.cached_campaigns():
             # the campaign names come from Referral Factory: fetch them once, without waiting for a click
             self.tasks.spawn("first-look", self._first_look())
         self._shown_once = True
 
     async def _first_look(self) -> None:
         try:
-            stored = await token_source(self.controller, RF_TOKEN)
+            stored = await self.controller.account.token_source(RF_TOKEN)
         except SecretsError:
             return  # the token box already shows the keychain problem
         if stored:
@@ -708,7 +674,7 @@ class ConnectionsPage(DraftPage):
 
     def _referral_factory_tested(self, result: CheckResult) -> None:
         if result.ok:
-            self.campaigns.set_campaigns(cached_campaigns(self.controller))
+            self.campaigns.set_campaigns(self.controller.account.cached_campaigns())
             self._tested_ok(REFERRAL_FACTORY)
 
     def _pipedrive_tested(self, result: CheckResult) -> None:

@@ -8,8 +8,6 @@ required rows) and `CreateFieldsBox` with its own draft.
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -36,19 +34,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rf_desktop.core import connections, mapping
+from rf_desktop.core import mapping
 from rf_desktop.core.config import (
-    FieldMap,
     Settings,
     available_sources,
     is_referrer_source,
     source_label,
 )
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.schema import FieldDef, PipedriveSchema, referral_code_field
+from rf_desktop.core.mapping_setup import (
+    OPTIONAL_FIELDS,
+    REFERRAL_CODE_FIELD,
+    REQUIRED_SOURCES,
+    auto_map_referral_fields,
+    campaign_field_labels,
+    preselect_referral_code,
+    referral_code_field,
+    sample_referral,
+    target_items,
+    target_name,
+    with_source_mapped,
+)
+from rf_desktop.core.schema import FieldDef, PipedriveSchema
 from rf_desktop.core.store import Referral
-from rf_desktop.gui.controller import NotConnectedError
-from rf_desktop.gui.pages.connections import CAMPAIGNS_KEY, cached_campaigns
+from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.widgets.form_helpers import (
     ERROR,
     SUCCESS,
@@ -73,25 +81,12 @@ from rf_desktop.gui.widgets.settings_draft import (
     refresh_schema,
 )
 
-NOT_SENT = "(not sent)"
 # who owns new leads and deals unless the owner picks someone: Pipedrive's default, the token's owner
 CONNECTED_USER = "You (the Pipedrive user you connected)"
 NOTHING_ABOUT_REFERRER = (
     "Nothing about the person referring is mapped yet: choose a Pipedrive field for one of the fields "
     "below, and it is attached to each lead or deal."
 )
-REFERRAL_CODE_FIELD = connections.REFERRAL_FIELDS[0]
-OPTIONAL_FIELDS = connections.REFERRAL_FIELDS[1:]
-# The Referral Factory value each field rf-desktop creates in Pipedrive is filled from.
-CREATED_FIELD_SOURCES = {
-    "Referral Code": "code",
-    "Referrer First Name": "referrer.first_name",
-    "Referrer Email Address": "referrer.email",
-    "Referral Campaign": "campaign_name",
-    "Referral Link": "url",
-}
-# The values Pipedrive needs on every referral (config.validate says where each must go).
-REQUIRED_SOURCES = ("first_name", "email", "code")
 TITLE_SUGGESTIONS = (
     "{campaign_name}: {first_name}",
     "{campaign_name}",
@@ -100,104 +95,6 @@ TITLE_SUGGESTIONS = (
     "Referral from {referrer.first_name}: {first_name}",
 )
 
-# --- helpers shared by the pieces -------------------------------------------------------------------------
-
-
-def campaign_field_labels(controller: Any, campaign_ids: list[int]) -> list[str]:
-    """The form field labels of the chosen campaigns, as last fetched."""
-    chosen = set(campaign_ids)
-    return [label for c in cached_campaigns(controller) if c["id"] in chosen for label in c.get("fields", [])]
-
-
-def target_name(target: str, schema: PipedriveSchema | None, mode: str, remembered: str | None) -> str:
-    found = schema.field(target, mode) if schema else None
-    return found.name if found else (remembered or target.partition(":")[2])
-
-
-def target_items(schema: PipedriveSchema | None, mode: str, keep: list[tuple[str, str | None]]) -> list[Any]:
-    """(text, target) items for a Pipedrive field dropdown: "(not sent)", the person's fields, the lead's
-    or deal's fields; plus the targets in `keep` (target, remembered name) that the schema no longer has,
-    marked as deleted, so the current choice stays visible."""
-    record = "Lead" if mode == "lead" else "Deal"
-    items: list[tuple[str, str | None]] = [(NOT_SENT, None)]
-    if schema is not None:
-        items += [(f"Person: {label}", target) for label, target in schema.person_targets()]
-        items += [(f"{record}: {label}", target) for label, target in schema.item_targets(mode)]
-    listed = {target for _text, target in items}
-    for target, remembered in keep:
-        if target not in listed:
-            record_name = "Person" if target.startswith("person:") else record
-            suffix = " (deleted in Pipedrive)" if schema is not None else ""
-            items.append((f"{record_name}: {remembered or target.partition(':')[2]}{suffix}", target))
-            listed.add(target)
-    return items
-
-
-def sample_referral(controller: Any, settings: Settings) -> Referral:
-    """A made-up sign-up for the preview, with the campaign's name and a value for each form field."""
-    campaigns = {c["id"]: c for c in cached_campaigns(controller)}
-    campaign_id = settings.referral_factory.campaign_ids[0] if settings.referral_factory.campaign_ids else 0
-    campaign = campaigns.get(campaign_id, {})
-    labels = campaign_field_labels(controller, settings.referral_factory.campaign_ids)
-    return Referral(
-        rf_user_id=0,
-        campaign_id=campaign_id,
-        campaign_name=str(campaign.get("name") or "Your campaign"),
-        first_name="Alex",
-        email="alex.sample@example.com",
-        code="SAMPLE01",
-        url="https://referral-factory.com/join/SAMPLE01",
-        source="Referred",
-        signed_up_at=datetime.now(UTC).date().isoformat(),
-        meta={label: f"Sample {label.lower()}" for label in labels},
-        referrer_first_name="Sam",
-        referrer_email="sam.sample@example.com",
-        referrer_code="SAMPLE00",
-        referrer_url="https://referral-factory.com/join/SAMPLE00",
-    )
-
-
-def with_source_mapped(
-    mappings: list[FieldMap], source: str, target: str | None, label: str | None
-) -> list[FieldMap]:
-    """The mappings with `source` sent to `target` only (or not sent when None), other rows untouched and
-    the row kept in its place, so validation messages keep pointing at the same rows."""
-    result: list[FieldMap] = []
-    placed = False
-    for item in mappings:
-        if item.source != source:
-            result.append(item)
-        elif target is not None and not placed:
-            result.append(FieldMap(source, target, label))
-            placed = True
-    if target is not None and not placed:
-        result.append(FieldMap(source, target, label))
-    return result
-
-
-def auto_map_referral_fields(settings: Settings, schema: PipedriveSchema) -> Settings:
-    """Map the referral fields the account has ("Referral Code", "Referrer First Name"..., the ones
-    rf-desktop creates or the owner made by the same names) to their values, when those values are not
-    sent anywhere yet."""
-    found = [(CREATED_FIELD_SOURCES.get(f.name), f) for f in schema.deal_fields if f.is_custom]
-    code_field = referral_code_field(schema)
-    if code_field is not None:
-        found.insert(0, ("code", code_field))
-    mappings = list(settings.mappings)
-    for source, field_def in found:
-        if source and not any(m.source == source for m in mappings):
-            mappings = with_source_mapped(mappings, source, f"item:{field_def.code}", field_def.name)
-    attach = settings.attach_referrer or any(is_referrer_source(m.source) for m in mappings)
-    return dataclasses.replace(settings, mappings=mappings, attach_referrer=attach)
-
-
-def preselect_referral_code(settings: Settings, schema: PipedriveSchema | None) -> Settings:
-    """The Referral Code sent to the account's own Referral Code field, when it is sent nowhere yet."""
-    field_def = referral_code_field(schema)
-    if field_def is None or any(m.source == "code" for m in settings.mappings):
-        return settings
-    mappings = with_source_mapped(settings.mappings, "code", f"item:{field_def.code}", field_def.name)
-    return dataclasses.replace(settings, mappings=mappings)
 
 
 # --- the grid ---------------------------------------------------------------------------------------------
@@ -237,7 +134,7 @@ class MappingGrid(QWidget):
 
     def __init__(
         self,
-        controller: Any,
+        controller: AppController,
         draft: SettingsDraft,
         *,
         required_only: bool = False,
@@ -284,7 +181,7 @@ class MappingGrid(QWidget):
         if self.required_only:
             return [(s, source_label(s)) for s in REQUIRED_SOURCES]
         sources = available_sources(
-            campaign_field_labels(self.controller, settings.referral_factory.campaign_ids)
+            campaign_field_labels(self.controller.account.cached_campaigns(), settings.referral_factory.campaign_ids)
         )
         known = {s for s, _label in sources}
         # a mapped form field of a campaign no longer chosen stays visible, so it can be removed
@@ -395,7 +292,7 @@ class MappingGrid(QWidget):
 class TitleEditor(QWidget):
     """The lead/deal title: a template with suggestions, and what it gives for a sample sign-up."""
 
-    def __init__(self, controller: Any, draft: SettingsDraft, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.draft = draft
@@ -432,7 +329,7 @@ class TitleEditor(QWidget):
             self.combo.blockSignals(True)
             self.combo.setEditText(title)
             self.combo.blockSignals(False)
-        sample = sample_referral(self.controller, self.draft.settings)
+        sample = sample_referral(self.controller.account.cached_campaigns(), self.draft.settings)
         try:
             shown = mapping.render_title(title, mapping.referral_values(sample))
         except mapping.MappingError:
@@ -446,7 +343,7 @@ class CreateFieldsBox(QGroupBox):
 
     created = Signal()
 
-    def __init__(self, controller: Any, draft: SettingsDraft, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft, parent: QWidget | None = None) -> None:
         super().__init__("The Referral Code field", parent)
         self.controller = controller
         self.draft = draft
@@ -501,13 +398,8 @@ class CreateFieldsBox(QGroupBox):
             self.update_visibility()
 
     async def _create_and_map(self, names: list[str]) -> None:
-        token = await self.controller.read_token(PD_TOKEN)
-        if not token:
-            raise NotConnectedError("Add your Pipedrive token on the Connections page first.")
-        pipedrive = self.draft.settings.pipedrive
-        base = connections.pipedrive_api_base(pipedrive.base_url, pipedrive.company_domain)
         try:
-            await connections.create_referral_fields(base, token, names)
+            await self.controller.account.create_referral_fields(names, self.draft.settings.pipedrive)
         finally:
             # even after a failure part way, the fields that were created are fetched and mapped
             schema = await refresh_schema(self.controller, self.draft)
@@ -880,7 +772,7 @@ class PreviewPanel(QGroupBox):
     """A dry run: the person and the lead or deal one referral would create, value by value, before
     anything is sent."""
 
-    def __init__(self, controller: Any, draft: SettingsDraft, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, draft: SettingsDraft, parent: QWidget | None = None) -> None:
         super().__init__("Preview", parent)
         self.controller = controller
         self.draft = draft
@@ -943,7 +835,7 @@ class PreviewPanel(QGroupBox):
     def chosen_referral(self) -> Referral:
         data = self.referral.currentData()
         found = self.controller.store.get(data) if data not in (None, SAMPLE) else None
-        return found or sample_referral(self.controller, self.draft.settings)
+        return found or sample_referral(self.controller.account.cached_campaigns(), self.draft.settings)
 
     def update_preview(self) -> None:
         schema = self.draft.schema()
@@ -978,7 +870,7 @@ class MappingPage(DraftPage):
     title = "Mapping"
     icon_name = "mapping"
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(controller, parent)
         self.refresh_button = QPushButton("&Refresh Pipedrive fields")
         self.refresh_button.setToolTip(
@@ -1041,20 +933,8 @@ class MappingPage(DraftPage):
 
     async def _refresh_campaign_fields(self) -> None:
         """The chosen campaigns' form fields, for the left column."""
-        token = await self.controller.read_token(RF_TOKEN)
-        ids = self.draft.settings.referral_factory.campaign_ids
-        if not token or not ids:
+        if not await self.controller.account.load_campaign_fields(self.draft.settings):
             return
-        base = self.draft.settings.referral_factory.base_url
-        campaigns = cached_campaigns(self.controller)
-        by_id = {c["id"]: c for c in campaigns}
-        for campaign_id in ids:
-            labels = await connections.campaign_fields(base, token, campaign_id)
-            by_id.setdefault(
-                campaign_id, {"id": campaign_id, "name": f"Campaign {campaign_id}", "status": ""}
-            )
-            by_id[campaign_id]["fields"] = labels
-        self.controller.store.set_kv(CAMPAIGNS_KEY, list(by_id.values()))
         self.grid.refresh_sources()
 
     def _loading(self, loading: bool) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from rf_desktop.core import rules
 from rf_desktop.core.config import QualificationRule, Settings
 from rf_desktop.core.schema import PipedriveSchema
+from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.widgets.form_helpers import (
     INFO,
     IssueLabel,
@@ -342,7 +343,7 @@ class RulesPage(DraftPage):
     title = "Rules"
     icon_name = "rules"
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(controller, parent)
         self.mode = ModeChooser(self.draft)
         self.qualification = QualificationChooser(self.draft)

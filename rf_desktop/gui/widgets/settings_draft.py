@@ -2,10 +2,11 @@
 
 The three settings pages (Connections, Mapping, Rules) share one draft, because their choices depend on
 each other: switching to "Create a Deal" on the Rules page changes which fields the Mapping page offers
-and which labels are valid. Edits are validated at once (`config.validate` with the Pipedrive schema)
-and saved ~500 ms after the last one, or at once when a page is left (`flush`).
+and which labels are valid. Edits are validated at once by the account (against the Pipedrive schema;
+saving the same settings reuses that check) and saved ~500 ms after the last one, or at once when a page
+is left (`flush`).
 
-The controller refuses to save a configuration with errors, so the engine never runs on one. The draft
+The account refuses to save a configuration with errors, so the engine never runs on one. The draft
 then keeps the edit, says what still needs fixing, and parks a copy in the store (`DRAFT_KEY`), so an
 unfinished set-up survives a restart. The first-run dialog uses a draft of its own that saves only when
 it finishes.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -24,12 +24,11 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
-from rf_desktop.core import config
 from rf_desktop.core.config import ConfigError, Issue, Settings
 from rf_desktop.core.http import ApiError
 from rf_desktop.core.schema import PipedriveSchema
 from rf_desktop.core.secrets import SecretsError
-from rf_desktop.gui.controller import NotConnectedError
+from rf_desktop.gui.controller import AppController, NotConnectedError
 from rf_desktop.gui.widgets.form_helpers import SaveStatus
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,6 @@ SAVED = "saved"
 PENDING = "pending"
 UNSAVED = "error"
 
-_INDEX = re.compile(r"\[[^\]]*\]")
-_PAGE_OF_SECTION = {
-    "referral_factory": "Connections",
-    "pipedrive": "Connections",
-    "mode": "Rules",
-    "pipeline_id": "Rules",
-    "stage_id": "Rules",
-    "qualification": "Rules",
-    "sync": "Rules",
-}
 
 
 def replace_path(obj: Any, path: str, value: Any) -> Any:
@@ -67,10 +56,10 @@ def read_path(obj: Any, path: str) -> Any:
 
 def page_of(issue: Issue) -> str:
     """The settings page where this issue is fixed."""
-    return _PAGE_OF_SECTION.get(_INDEX.sub("", issue.path).split(".", 1)[0], "Mapping")
+    return issue.page.title()
 
 
-def saved_message(controller: Any) -> str:
+def saved_message(controller: AppController) -> str:
     """Saved, and when that takes effect."""
     if getattr(controller, "engine", None) is None:
         return "All changes saved. Nothing is sent until you press Start syncing."
@@ -94,7 +83,7 @@ class SettingsDraft(QObject):
 
     def __init__(
         self,
-        controller: Any,
+        controller: AppController,
         *,
         autosave: bool = True,
         delay_ms: int = 500,
@@ -122,7 +111,7 @@ class SettingsDraft(QObject):
             self._timer.start()  # a parked set-up may be complete now (the schema came since)
 
     @classmethod
-    def shared(cls, controller: Any) -> SettingsDraft:
+    def shared(cls, controller: AppController) -> SettingsDraft:
         """The draft the settings pages share (created on first use, with any unfinished set-up
         left from the last session)."""
         found = controller.findChild(cls, "sharedSettingsDraft", Qt.FindChildOption.FindDirectChildrenOnly)
@@ -185,7 +174,7 @@ class SettingsDraft(QObject):
         self.validate()
 
     def validate(self) -> list[Issue]:
-        self._issues = config.validate(self._settings, self.controller.schema())
+        self._issues = self.controller.account.issues(self._settings)
         self.issuesChanged.emit(self._issues)
         return self._issues
 
@@ -240,7 +229,7 @@ def _apply(settings: Settings, changes: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def _parked_draft(controller: Any) -> Settings | None:
+def _parked_draft(controller: AppController) -> Settings | None:
     raw = controller.store.get_kv(DRAFT_KEY)
     if not isinstance(raw, dict):
         return None
@@ -273,7 +262,7 @@ def problem_text(error: BaseException) -> tuple[str, str]:
     return str(getattr(error, "message", "") or error), str(getattr(error, "hint", "") or "")
 
 
-async def refresh_schema(controller: Any, draft: SettingsDraft) -> PipedriveSchema:
+async def refresh_schema(controller: AppController, draft: SettingsDraft) -> PipedriveSchema:
     """Fetch the Pipedrive fields, pipelines and stages again through the controller. The settings pages
     fetch from the saved Pipedrive address: while the owner's edited address is unsaved, refuse rather than
     fetch another account's fields. The set-up, whose draft is saved only at the end, fetches from the
@@ -291,7 +280,7 @@ class OwnedTasks:
     """The background tasks one widget started through `controller.spawn`, under keys unique to that
     widget (the same piece may exist in the main window and in the first-run dialog)."""
 
-    def __init__(self, controller: Any, owner: object) -> None:
+    def __init__(self, controller: AppController, owner: object) -> None:
         self._controller = controller
         self._prefix = f"{type(owner).__name__}.{id(owner)}."
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -324,7 +313,7 @@ class DraftPage(QWidget):
     title = ""
     icon_name = ""
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.draft = SettingsDraft.shared(controller)
