@@ -17,10 +17,11 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core.mapping_setup import NOT_SENT
 from rf_desktop.core.store import Store
 from rf_desktop.gui.app import main
 from rf_desktop.gui.main_window import MainWindow
-from rf_desktop.gui.pages.mapping import NOT_SENT, MappingPage
+from rf_desktop.gui.pages.mapping import MappingPage
 from rf_desktop.gui.widgets.settings_draft import DRAFT_KEY, SettingsDraft
 from tests.gui.test_mapping_page import choose
 from tests.gui.test_tray import SIMULATED_TRAY, tray_available  # noqa: F401 (a fixture)

@@ -12,11 +12,12 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core.mapping_setup import NOT_SENT
 from rf_desktop.core.store import Store
 from rf_desktop.gui.app import Session, open_session
 from rf_desktop.gui.controller import SYNC_STARTED_KEY, AppController
 from rf_desktop.gui.main_window import MainWindow
-from rf_desktop.gui.pages.mapping import NOT_SENT, MappingPage
+from rf_desktop.gui.pages.mapping import MappingPage
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import Runner, sign_up
 from tests.gui.test_connections_page import collect_qt_garbage  # noqa: F401 (autouse fixture)
