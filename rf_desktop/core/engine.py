@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rf_desktop.core import rules
+from rf_desktop.core.cadence import Cadence
 from rf_desktop.core.config import Settings, validate
 from rf_desktop.core.connections import load_schema, pipedrive_client, referral_factory_client
 from rf_desktop.core.context import SyncContext, iso, utcnow
@@ -121,7 +122,9 @@ class SyncEngine:
         self.state = IDLE
         self.message = ""
         self.next_poll_at: datetime | None = None
-        self._next_watch_at: datetime | None = None
+        self._cadence = Cadence()
+        self._told_idle = False  # listeners know the sync is up to date: quiet looks need not repeat it
+        self._budget_told: BudgetChanged | None = None
         self._rf: ReferralFactoryClient | None = None
         self._pd: PipedriveClient | None = None
         self._schema: PipedriveSchema | None = None
@@ -154,12 +157,23 @@ class SyncEngine:
 
     def _set_state(self, state: str, message: str) -> None:
         self.state, self.message = state, message
-        self._emit(StateChanged(state, message, self.next_poll_at))
+        self._told_idle = state == IDLE
+        self._emit(StateChanged(state, message, self.next_poll_at, self.next_signups_at, self.next_conversions_at))
+
+    def _busy(self) -> None:
+        """Real work begins (new sign-ups, pushes, a look at Pipedrive): say so. A look that finds nothing
+        new says nothing, so a window is not redrawn every few seconds for no news."""
+        if self._told_idle:
+            self._set_state(RUNNING, "Syncing…")
 
     def _emit_budget(self) -> None:
         snap = self.budget.snapshot()
+        event = BudgetChanged(snap.used_today, snap.daily_budget, snap.cap, snap.resets_at)
+        if event == self._budget_told:
+            return  # an idle look spends nothing: no write, no event
+        self._budget_told = event
         self.store.set_kv(BUDGET_KEY, self.budget.to_dict())
-        self._emit(BudgetChanged(snap.used_today, snap.daily_budget, snap.cap, snap.resets_at))
+        self._emit(event)
 
     # -- controls (safe to call from the GUI at any time) -----------------------------------------
 
@@ -176,8 +190,19 @@ class SyncEngine:
         return self._paused
 
     def sync_now(self) -> None:
-        self._next_watch_at = None
+        """Look for new sign-ups and for conversions now."""
+        self._cadence.look_now()
         self._wake.set()
+
+    @property
+    def next_signups_at(self) -> datetime | None:
+        """When the sync next looks for new sign-ups (None while it is paused, stopped or stuck)."""
+        return self._cadence.signups_at if self.state in (IDLE, RUNNING) else None
+
+    @property
+    def next_conversions_at(self) -> datetime | None:
+        """When the sync next looks for conversions (None also while no referral waits for one)."""
+        return self._cadence.next_conversions_at if self.state in (IDLE, RUNNING) else None
 
     def reload_settings(self) -> None:
         """Settings or tokens changed: rebuild the clients and re-check the configuration."""
@@ -237,7 +262,7 @@ class SyncEngine:
         deadline = self._now() + timedelta(seconds=max_seconds)
         try:
             while True:
-                self._next_watch_at = None
+                self._cadence.look_now()
                 delay = await self._cycle_guarded()
                 if self.state in (AUTH_ERROR, NOT_CONFIGURED, BUDGET_EXHAUSTED) or delay is None:
                     break
@@ -273,7 +298,8 @@ class SyncEngine:
             ctx = await self._prepare()
             if ctx is None:
                 return None
-            self._set_state(RUNNING, "Syncing…")
+            if not self._told_idle:
+                self._set_state(RUNNING, "Syncing…")
             await self._cycle(ctx)
         except AuthError as error:
             await self._close_clients()
@@ -299,22 +325,21 @@ class SyncEngine:
             self._problem(ERROR, f"{text} Trying again in {delay:.0f} s.")
             return delay
         self._error_streak = 0
-        assert self._settings is not None
-        delay = float(self._settings.sync.poll_seconds)
-        if self._next_watch_at is not None:
-            delay = min(delay, max(1.0, (self._next_watch_at - self._now()).total_seconds()))
+        now = self._now()
+        wake_at = self._cadence.next_look(now)
         retry_in = self._seconds_until_next_retry()
         if retry_in is not None:
-            delay = min(delay, max(1.0, retry_in))
-        self.next_poll_at = self._now() + timedelta(seconds=delay)
-        counts = self.store.counts()
-        self._set_state(
-            IDLE,
-            f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
-            f"{counts.get('qualified', 0)} qualified.",
-        )
+            wake_at = min(wake_at, now + timedelta(seconds=max(1.0, retry_in)))
+        self.next_poll_at = wake_at
+        if not self._told_idle:  # work was done, or a problem has cleared: news for the listeners
+            counts = self.store.counts()
+            self._set_state(
+                IDLE,
+                f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
+                f"{counts.get('qualified', 0)} qualified.",
+            )
         self._emit_budget()
-        return delay
+        return max(0.0, (wake_at - now).total_seconds())
 
     def _problem(self, state: str, message: str) -> None:
         self._summary.errors.append(message)
@@ -384,9 +409,18 @@ class SyncEngine:
     # -- one cycle --------------------------------------------------------------------------------
 
     async def _cycle(self, ctx: SyncContext) -> None:
-        await self._intake(ctx)
+        """Whatever is due: a look for sign-ups, the referrals waiting to be sent, a look for conversions."""
+        started = self._now()
+        look = self._cadence.signups_due(started)
+        calls = ctx.rf.calls
+        if look:
+            await self._intake(ctx)
         await self._push_due(ctx)
-        await self._watch(ctx)
+        await self._watch_if_due(ctx)
+        if look:
+            # every Referral Factory call of the cycle counts (referrers, qualifications too), so all that
+            # the sync asks of it in the background stays within its share of the rate limit
+            self._cadence.looked_for_signups(started, ctx.settings.sync.poll_seconds, ctx.rf.calls - calls)
         self._prune(ctx)
 
     async def _intake(self, ctx: SyncContext) -> None:
@@ -400,6 +434,8 @@ class SyncEngine:
         result = await collect_new_users(
             ctx.rf, ctx.store, ctx.settings, self._campaign_names, self._referrers, iso(now)
         )
+        if result.recorded:
+            self._busy()
         for rf_user_id in result.recorded:
             self._emit(ReferralChanged(rf_user_id))
         self._summary.recorded += len(result.recorded)
@@ -416,6 +452,8 @@ class SyncEngine:
             due = [r for r in ctx.store.due_for_push(self._now(), limit=200) if r.rf_user_id not in seen]
             if not due:
                 break
+            self._busy()
+            self._cadence.something_to_watch()  # a new lead or deal waits for its conversion
             seen.update(r.rf_user_id for r in due)
             await self._people.refresh(ctx.pd)
             queue: asyncio.Queue[Referral] = asyncio.Queue()
@@ -522,17 +560,24 @@ class SyncEngine:
 
     # -- watching for conversions -------------------------------------------------------------------
 
-    async def _watch(self, ctx: SyncContext) -> None:
+    async def _watch_if_due(self, ctx: SyncContext) -> None:
+        """Look for conversions when it is time; reading the waiting referrals costs a query over all of
+        them, so it is not done between looks either."""
+        now = self._now()
+        if not self._cadence.conversions_due(now):
+            return
+        interval = await self._watch(ctx, now)
+        self._cadence.looked_for_conversions(now, interval or 0.0, anything_waiting=interval is not None)
+
+    async def _watch(self, ctx: SyncContext, now: datetime) -> float | None:
+        """One look for conversions; the seconds until the next one, None when nothing waits for one."""
         waiting = ctx.store.watching()
         for referral in waiting:
             if referral.intent == QUALIFY:
                 await self._qualify(ctx, referral)
         if not waiting:
-            self._next_watch_at = None
-            return
-        now = self._now()
-        if self._next_watch_at is not None and now < self._next_watch_at:
-            return
+            return None
+        self._busy()
         saved = ctx.store.get_kv(WATERMARK_KEY)
         since = (
             datetime.fromisoformat(saved)
@@ -547,7 +592,7 @@ class SyncEngine:
         interval = watch_interval(snap.daily_budget, ctx.settings.sync.watch_token_share, snap.cap)
         if self._min_watch_interval is not None:
             interval = self._min_watch_interval
-        self._next_watch_at = now + timedelta(seconds=interval)
+        return interval
 
     async def _apply(self, ctx: SyncContext, match: Match) -> None:
         referral, deal = match.referral, match.deal

@@ -81,6 +81,11 @@ class ReferralFactoryClient(ApiClient):
             event_hooks=event_hooks,
             on_response=on_response,
         )
+        # answers received; each one counts against the rate limit, which the sync keeps a share of
+        self.calls = 0
+
+    def _after_response(self, method: str, path: str, response: httpx.Response) -> None:
+        self.calls += 1
 
     def _rate_limited(self, method: str, path: str, response: httpx.Response, body: Any) -> RateLimitedError:
         error = super()._rate_limited(method, path, response, body)

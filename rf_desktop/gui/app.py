@@ -28,13 +28,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from rf_desktop import APP_NAME, __version__
-from rf_desktop.core.config import (
-    MIN_POLL_SECONDS,
-    PipedriveSettings,
-    ReferralFactorySettings,
-    Settings,
-    SyncSettings,
-)
+from rf_desktop.core.config import PipedriveSettings, ReferralFactorySettings, Settings
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.core.store import Store, StoreError
@@ -226,7 +220,6 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
         referral_factory=ReferralFactorySettings(
             base_url=server.rf_base_url, campaign_ids=launched or [1], backfill="all"
         ),
-        sync=SyncSettings(poll_seconds=MIN_POLL_SECONDS),
     )
     errors = [i for i in controller.save_settings(settings) if i.severity == "error"]
     if errors:
