@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCursor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -159,6 +159,7 @@ class InvitedUsersPage(QWidget):
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.model.modelReset.connect(self._after_rows_changed)
+        self.model.rowsInserted.connect(self._keep_rows_in_place)
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
         self.model.dataChanged.connect(lambda *_: self._update_actions())
@@ -294,6 +295,23 @@ class InvitedUsersPage(QWidget):
             self.open_actions[kind].setEnabled(present)
             any_link = any_link or present
         self.open_button.setEnabled(any_link)
+
+    def _keep_rows_in_place(self, _parent: QModelIndex, first: int, last: int) -> None:
+        """New referrals arriving above the rows in view would push them down, so a click meant for one
+        person would land on another: scroll by as many rows, so the row under the pointer (and the part
+        of the table the owner scrolled to) stays where it is. At the top with the pointer elsewhere the
+        new rows simply come into view. The selection follows its referral on its own (the model moves
+        it)."""
+        bar = self.table.verticalScrollBar()
+        per_item = self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerItem
+        step = 1 if per_item else self.table.verticalHeader().defaultSectionSize()
+        top_row = bar.value() // step
+        viewport = self.table.viewport()
+        pointed = viewport.rect().contains(viewport.mapFromGlobal(QCursor.pos()))
+        if first > top_row or (bar.value() == 0 and not pointed):
+            return
+        self.table.updateGeometries()  # the scroll range must cover the new rows before moving into it
+        bar.setValue(bar.value() + (last - first + 1) * step)
 
     def _after_rows_changed(self) -> None:
         empty = self.model.rowCount() == 0
