@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,12 @@ from typing import Any
 import httpx
 import psutil
 
+from rf_desktop.core.config import Settings
+from rf_desktop.core.connections import pipedrive_api_base
 from rf_desktop.core.engine import SyncEngine
+from rf_desktop.core.http import CallInfo
+from rf_desktop.core.pipedrive import PipedriveClient
+from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox import presets
 from rf_desktop.sandbox.server import SandboxServer
@@ -61,6 +67,23 @@ def engine(store: Store, server: SandboxServer, **kwargs: Any) -> SyncEngine:
     """An engine with the product's default clients: only the tokens differ from a real install."""
     tokens = {"referral-factory": server.state.rf.token, "pipedrive": server.state.pd.token}
     return SyncEngine(store, tokens.get, **kwargs)
+
+
+def recording_clients(calls: list[tuple[float, CallInfo]]) -> dict[str, Any]:
+    """Engine keyword arguments for the product's default clients that also note every answer (with its
+    monotonic time) in `calls`."""
+
+    def note(call: CallInfo) -> None:
+        calls.append((time.monotonic(), call))
+
+    def rf(settings: Settings, token: str) -> ReferralFactoryClient:
+        return ReferralFactoryClient(settings.referral_factory.base_url, token, on_response=note)
+
+    def pd(settings: Settings, token: str, **limits: Any) -> PipedriveClient:
+        base = pipedrive_api_base(settings.pipedrive.base_url, settings.pipedrive.company_domain)
+        return PipedriveClient(base, token, on_response=note, **limits)
+
+    return {"rf_factory": rf, "pd_factory": pd}
 
 
 def sign_up_many(server: SandboxServer, count: int) -> list[dict[str, Any]]:
