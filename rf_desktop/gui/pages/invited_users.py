@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QCursor, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -130,6 +130,7 @@ class InvitedUsersPage(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)  # the palette's disabled text: present but quiet
+        self._pointer_over_rows = False  # kept by eventFilter: the rows must not slide from under a click
         self.table.viewport().installEventFilter(self)
 
         column = QVBoxLayout(self)
@@ -306,9 +307,7 @@ class InvitedUsersPage(QWidget):
         per_item = self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerItem
         step = 1 if per_item else self.table.verticalHeader().defaultSectionSize()
         top_row = bar.value() // step
-        viewport = self.table.viewport()
-        pointed = viewport.rect().contains(viewport.mapFromGlobal(QCursor.pos()))
-        if first > top_row or (bar.value() == 0 and not pointed):
+        if first > top_row or (bar.value() == 0 and not self._pointer_over_rows):
             return
         self.table.updateGeometries()  # the scroll range must cover the new rows before moving into it
         bar.setValue(bar.value() + (last - first + 1) * step)
@@ -332,8 +331,14 @@ class InvitedUsersPage(QWidget):
         self.empty.setGeometry(area)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
-            self._place_empty_label()
+        if watched is self.table.viewport():
+            kind = event.type()
+            if kind == QEvent.Type.Resize:
+                self._place_empty_label()
+            elif kind in (QEvent.Type.Enter, QEvent.Type.MouseMove):
+                self._pointer_over_rows = True
+            elif kind == QEvent.Type.Leave:
+                self._pointer_over_rows = False
         return super().eventFilter(watched, event)
 
     def _on_closing(self) -> None:
