@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
@@ -335,3 +336,26 @@ def test_times_and_ids_are_short_in_cells_and_complete_in_tooltips() -> None:
     assert short_id("0b9f6a52-8d7e-4c1a-9f3e-2a1b3c4d5e6f") == "0b9f6a52"
     assert short_id(1234) == "1234"
     assert short_id(None) == ""
+
+
+def test_changes_far_from_the_view_read_only_the_count(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk_referrals(store, 1000)
+    model = ReferralTableModel(store, page_size=100)
+    assert model.referral_at(0).rf_user_id == 1000  # type: ignore[union-attr]
+    queries: list[int | None] = []
+    original = store.query
+    monkeypatch.setattr(store, "query", lambda **kw: (queries.append(kw.get("offset")), original(**kw))[1])
+    signals = Signals(model)
+
+    for rf_user_id in range(1, 400):  # rows 601-999: never shown, never read
+        store.update(rf_user_id, status="sent")
+        model.note_changed(rf_user_id)
+    model.refresh()
+    assert queries == [] and signals.events == []
+
+    store.update(998, status="sent")
+    model.note_changed(998)
+    model.refresh()
+    assert queries == [0], "only the page holding it"
+    assert signals.events == [("changed", 2, 2)]
+    assert shown(model, 2, STATUS) == "Sent"
