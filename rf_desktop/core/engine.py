@@ -571,19 +571,16 @@ class SyncEngine:
 
     async def _watch(self, ctx: SyncContext, now: datetime) -> float | None:
         """One look for conversions; the seconds until the next one, None when nothing waits for one."""
-        waiting = ctx.store.watching()
-        for referral in waiting:
-            if referral.intent == QUALIFY:
-                await self._qualify(ctx, referral)
-        if not waiting:
+        # not every waiting referral is read: with thousands of them that alone held the loop (and the window
+        # sharing it) for half a second
+        for referral in ctx.store.waiting_with_intent(QUALIFY):
+            await self._qualify(ctx, referral)
+        if not ctx.store.count(status=WAITING):
             return None
         self._busy()
         saved = ctx.store.get_kv(WATERMARK_KEY)
-        since = (
-            datetime.fromisoformat(saved)
-            if saved
-            else min(datetime.fromisoformat(r.recorded_at or iso(now)) for r in waiting)
-        )
+        oldest = [] if saved else ctx.store.query(status=WAITING, order_by="recorded_at", descending=False, limit=1)
+        since = datetime.fromisoformat(saved or oldest[0].recorded_at or iso(now))
         matches, newest = await poll_deals(ctx, since)
         for match in matches:
             await self._apply(ctx, match)

@@ -496,6 +496,14 @@ class Store:
         rows = self._rows("SELECT * FROM referrals WHERE status = 'waiting' ORDER BY recorded_at, rf_user_id")
         return [_referral(row) for row in rows]
 
+    def waiting_with_intent(self, intent: str) -> list[Referral]:
+        """Waiting referrals with a write in flight (the qualification), without reading every waiting one."""
+        rows = self._rows(
+            "SELECT * FROM referrals WHERE status = 'waiting' AND intent = ? ORDER BY recorded_at, rf_user_id",
+            [intent],
+        )
+        return [_referral(row) for row in rows]
+
     def find_by_lead(self, lead_id: str) -> Referral | None:
         return self._first("lead_id", lead_id)
 

@@ -581,3 +581,12 @@ def test_a_schema_1_database_gains_the_sort_indexes(tmp_path: Path, monkeypatch:
     assert {"referrals_sort_first_name", "referrals_sort_email", "referrals_sort_referrer_first_name"} <= indexes
     db.close()
     assert (tmp_path / "rf.sqlite3.bak-v1").exists()
+
+
+def test_waiting_with_intent_finds_only_qualifications_in_flight(store: Store) -> None:
+    store.record_referrals([referral(n) for n in (1, 2, 3, 4)])
+    store.update(1, status="waiting", intent="qualify")
+    store.update(2, status="waiting")
+    store.update(3, status="sent", intent="qualify")
+    store.update(4, status="waiting", intent="qualify")
+    assert [r.rf_user_id for r in store.waiting_with_intent("qualify")] == [1, 4]
