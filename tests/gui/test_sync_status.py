@@ -12,12 +12,13 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
+from rf_desktop.core.events import StateChanged
 from rf_desktop.core.secrets import TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.app import point_at_sandbox
 from rf_desktop.gui.controller import AppController, TokenSource
 from rf_desktop.gui.main_window import MainWindow
-from rf_desktop.gui.widgets.sync_status import next_looks_text
+from rf_desktop.gui.widgets.sync_status import COUNTS_REFRESH_MS, next_looks_text
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import Runner, sign_up
 
@@ -69,3 +70,22 @@ def test_the_status_bar_counts_down_to_both_looks_and_f5_does_both(
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: (controller.next_conversions_at or planned) > planned, timeout=10_000)
     qtbot.waitUntil(lambda: both.match(window.status.next_check.text()) is not None, timeout=10_000)
+
+
+def test_a_busy_sync_s_state_changes_share_one_count(
+    controller: AppController,
+    make_window: Callable[[AppController], MainWindow],
+    qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window(controller)
+    counted: list[int] = []
+    original = controller.counts
+    monkeypatch.setattr(controller, "counts", lambda: (counted.append(1), original())[1])
+    for n in range(10):
+        controller._on_engine_event(StateChanged("running" if n % 2 else "idle", "Syncing…", None))
+    assert counted == [], "not counted at once for every change"
+    qtbot.waitUntil(lambda: counted == [1])
+    qtbot.wait(COUNTS_REFRESH_MS)
+    assert counted == [1]
+    assert window.status.counts.text() == "0 sent · 0 waiting · 0 qualified · 0 failed"

@@ -151,14 +151,16 @@ class SyncStatusBar(QStatusBar):
         if not self.controller.closed:
             self.counts.setText(counts_text(self.controller.counts()))
 
-    def _counts_soon(self, _rf_user_id: int) -> None:
+    def _counts_soon(self, _rf_user_id: int = 0) -> None:
         if not self._counts_timer.isActive() and not self.controller.closed:
             self._counts_timer.start()
 
     def _on_state(self, _state: str, _message: str) -> None:
         self._show_state()
         self._show_next_check()
-        self.refresh_counts()
+        # counting 100,000 referrals takes a noticeable moment: a busy sync's state changes and referral
+        # changes share one count per interval
+        self._counts_soon()
 
     def _show_state(self) -> None:
         state = self.controller.state
