@@ -561,8 +561,8 @@ class SyncEngine:
     # -- watching for conversions -------------------------------------------------------------------
 
     async def _watch_if_due(self, ctx: SyncContext) -> None:
-        """Look for conversions when it is time; reading the waiting referrals costs a query over all of
-        them, so it is not done between looks either."""
+        """Look for conversions when their own clock (paced by the Pipedrive budget) says so; between those
+        looks neither Pipedrive nor the waiting referrals are read."""
         now = self._now()
         if not self._cadence.conversions_due(now):
             return
