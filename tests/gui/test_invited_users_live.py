@@ -80,3 +80,18 @@ def test_rows_scrolled_to_stay_in_view(controller: AppController, page: InvitedU
     arrive(controller, page, qtbot, 4)
 
     assert referral_at(page, QPoint(5, 5)) == top
+
+
+def test_the_first_referrals_show_from_the_top_even_under_the_pointer(
+    controller: AppController, qtbot: QtBot
+) -> None:
+    empty = InvitedUsersPage(controller)
+    qtbot.addWidget(empty)
+    empty.resize(1100, 600)
+    empty.show()
+    qtbot.waitExposed(empty)
+    qtbot.mouseMove(empty.table.viewport())
+
+    arrive(controller, empty, qtbot, 50)
+
+    assert referral_at(empty, QPoint(5, 5)) == 50

@@ -307,10 +307,13 @@ class InvitedUsersPage(QWidget):
         per_item = self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerItem
         step = 1 if per_item else self.table.verticalHeader().defaultSectionSize()
         top_row = bar.value() // step
-        if first > top_row or (bar.value() == 0 and not self._pointer_over_rows):
+        arrived = last - first + 1
+        if self.model.rowCount() == arrived or first > top_row:
+            return  # no rows were in view, or none of them moved
+        if bar.value() == 0 and not self._pointer_over_rows:
             return
         self.table.updateGeometries()  # the scroll range must cover the new rows before moving into it
-        bar.setValue(bar.value() + (last - first + 1) * step)
+        bar.setValue(bar.value() + arrived * step)
 
     def _after_rows_changed(self) -> None:
         empty = self.model.rowCount() == 0
