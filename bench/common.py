@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +14,13 @@ from typing import Any
 import httpx
 import psutil
 
-from rf_desktop.core.account import Account, PdFactory
-from rf_desktop.core.connections import pipedrive_client
+from rf_desktop.core.account import Account, PdFactory, RfFactory
+from rf_desktop.core.config import Settings
+from rf_desktop.core.connections import pipedrive_api_base, pipedrive_client, referral_factory_client
 from rf_desktop.core.engine import SyncEngine
+from rf_desktop.core.http import CallInfo
+from rf_desktop.core.pipedrive import PipedriveClient
+from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox import presets
 from rf_desktop.sandbox.server import SandboxServer
@@ -59,10 +64,34 @@ def configured_store(server: SandboxServer, **changes: Any) -> Iterator[Store]:
         yield store
 
 
-def engine(store: Store, server: SandboxServer, *, pd_factory: PdFactory | None = None, **kwargs: Any) -> SyncEngine:
+def engine(
+    store: Store,
+    server: SandboxServer,
+    *,
+    rf_factory: RfFactory = referral_factory_client,
+    pd_factory: PdFactory = pipedrive_client,
+    **kwargs: Any,
+) -> SyncEngine:
     """An engine with the product's default clients: only the tokens differ from a real install."""
     tokens = {"referral-factory": server.state.rf.token, "pipedrive": server.state.pd.token}
-    return SyncEngine(Account(store, tokens, pd_factory=pd_factory or pipedrive_client), **kwargs)
+    return SyncEngine(Account(store, tokens, rf_factory=rf_factory, pd_factory=pd_factory), **kwargs)
+
+
+def recording_clients(calls: list[tuple[float, CallInfo]]) -> dict[str, Any]:
+    """`engine()` keyword arguments for the product's default clients that also note every answer (with its
+    monotonic time) in `calls`."""
+
+    def note(call: CallInfo) -> None:
+        calls.append((time.monotonic(), call))
+
+    def rf(settings: Settings, token: str) -> ReferralFactoryClient:
+        return ReferralFactoryClient(settings.referral_factory.base_url, token, on_response=note)
+
+    def pd(settings: Settings, token: str, **limits: Any) -> PipedriveClient:
+        base = pipedrive_api_base(settings.pipedrive.base_url, settings.pipedrive.company_domain)
+        return PipedriveClient(base, token, on_response=note, **limits)
+
+    return {"rf_factory": rf, "pd_factory": pd}
 
 
 def sign_up_many(server: SandboxServer, count: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from rf_desktop.core import rules
 from rf_desktop.core.account import Account, Change
+from rf_desktop.core.cadence import Cadence
 from rf_desktop.core.config import Settings
 from rf_desktop.core.context import SyncContext, iso, utcnow
 from rf_desktop.core.events import (
@@ -48,7 +49,7 @@ from rf_desktop.core.intake import ReferrerCache, collect_new_users
 from rf_desktop.core.mapping import MappingError
 from rf_desktop.core.person_index import PersonIndex
 from rf_desktop.core.push import EmailLocks, push
-from rf_desktop.core.qualify import QUALIFY, qualify
+from rf_desktop.core.qualify import qualify
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema
 from rf_desktop.core.store import FAILED, PENDING, QUALIFIED, SENDING, SKIPPED, WAITING, Reason, Referral
@@ -157,7 +158,9 @@ class SyncEngine:
         self.state = IDLE
         self.message = ""
         self.next_poll_at: datetime | None = None
-        self._next_watch_at: datetime | None = None
+        self._cadence = Cadence()
+        self._told_idle = False  # listeners know the sync is up to date: quiet looks need not repeat it
+        self._budget_told: BudgetChanged | None = None
         self._settings: Settings | None = None
         self._referrers: ReferrerCache | None = None
         self._referrers_of: ReferralFactoryClient | None = None
@@ -191,12 +194,27 @@ class SyncEngine:
 
     def _set_state(self, state: str, message: str, service: str = "", reason: Reason | None = None) -> None:
         self.state, self.message = state, message
-        self._emit(StateChanged(state, message, self.next_poll_at, service, reason))
+        self._told_idle = state == IDLE
+        self._emit(
+            StateChanged(
+                state, message, self.next_poll_at, self.next_signups_at, self.next_conversions_at, service, reason
+            )
+        )
+
+    def _busy(self) -> None:
+        """Real work begins (new sign-ups, pushes, a look at Pipedrive): say so. A look that finds nothing
+        new says nothing, so a window is not redrawn every few seconds for no news."""
+        if self._told_idle:
+            self._set_state(RUNNING, "Syncing…")
 
     def _emit_budget(self) -> None:
         snap = self.account.budget.snapshot()
+        event = BudgetChanged(snap.used_today, snap.daily_budget, snap.cap, snap.resets_at)
+        if event == self._budget_told:
+            return  # an idle look spends nothing: no write, no event
+        self._budget_told = event
         self.account.save_budget()
-        self._emit(BudgetChanged(snap.used_today, snap.daily_budget, snap.cap, snap.resets_at))
+        self._emit(event)
 
     # -- controls (safe to call from the GUI at any time) -----------------------------------------
 
@@ -213,8 +231,19 @@ class SyncEngine:
         return self._paused
 
     def sync_now(self) -> None:
-        self._next_watch_at = None
+        """Look for new sign-ups and for conversions now."""
+        self._cadence.look_now()
         self._wake.set()
+
+    @property
+    def next_signups_at(self) -> datetime | None:
+        """When the sync next looks for new sign-ups (None while it is paused, stopped or stuck)."""
+        return self._cadence.signups_at if self.state in (IDLE, RUNNING) else None
+
+    @property
+    def next_conversions_at(self) -> datetime | None:
+        """When the sync next looks for conversions (None also while no referral waits for one)."""
+        return self._cadence.next_conversions_at if self.state in (IDLE, RUNNING) else None
 
     def retry(self, rf_user_id: int) -> None:
         """The owner asked to try a failed or skipped referral again."""
@@ -271,7 +300,7 @@ class SyncEngine:
         deadline = self._now() + timedelta(seconds=max_seconds)
         try:
             while True:
-                self._next_watch_at = None
+                self._cadence.look_now()
                 delay = await self._cycle_guarded()
                 if self.state in (AUTH_ERROR, NOT_CONFIGURED, BUDGET_EXHAUSTED) or delay is None:
                     break
@@ -327,7 +356,8 @@ class SyncEngine:
             ctx = await self._prepare()
             if ctx is None:
                 return None
-            self._set_state(RUNNING, "Syncing…")
+            if not self._told_idle:
+                self._set_state(RUNNING, "Syncing…")
             await self._cycle(ctx)
         except AuthError as error:
             await self._close_clients()
@@ -360,22 +390,21 @@ class SyncEngine:
             return self._unexpected_cycle_error(error)
         self._error_streak = 0
         self._logged_problem = None
-        assert self._settings is not None
-        delay = float(self._settings.sync.poll_seconds)
-        if self._next_watch_at is not None:
-            delay = min(delay, max(1.0, (self._next_watch_at - self._now()).total_seconds()))
+        now = self._now()
+        wake_at = self._cadence.next_look(now)
         retry_in = self._seconds_until_next_retry()
         if retry_in is not None:
-            delay = min(delay, max(1.0, retry_in))
-        self.next_poll_at = self._now() + timedelta(seconds=delay)
-        counts = self.store.counts()
-        self._set_state(
-            IDLE,
-            f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
-            f"{counts.get(QUALIFIED, 0)} qualified.",
-        )
+            wake_at = min(wake_at, now + timedelta(seconds=max(1.0, retry_in)))
+        self.next_poll_at = wake_at
+        if not self._told_idle:  # work was done, or a problem has cleared: news for the listeners
+            counts = self.store.counts()
+            self._set_state(
+                IDLE,
+                f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
+                f"{counts.get(QUALIFIED, 0)} qualified.",
+            )
         self._emit_budget()
-        return delay
+        return max(0.0, (wake_at - now).total_seconds())
 
     def _unexpected_cycle_error(self, error: Exception) -> float:
         self._error_streak += 1
@@ -434,9 +463,18 @@ class SyncEngine:
     # -- one cycle --------------------------------------------------------------------------------
 
     async def _cycle(self, ctx: SyncContext) -> None:
-        await self._intake(ctx)
+        """Whatever is due: a look for sign-ups, the referrals waiting to be sent, a look for conversions."""
+        started = self._now()
+        look = self._cadence.signups_due(started)
+        calls = ctx.rf.calls
+        if look:
+            await self._intake(ctx)
         await self._push_due(ctx)
-        await self._watch(ctx)
+        await self._watch_if_due(ctx)
+        if look:
+            # every Referral Factory call of the cycle counts (referrers, qualifications too), so all that
+            # the sync asks of it in the background stays within its share of the rate limit
+            self._cadence.looked_for_signups(started, ctx.settings.sync.poll_seconds, ctx.rf.calls - calls)
         self._prune(ctx)
 
     async def _intake(self, ctx: SyncContext) -> None:
@@ -444,6 +482,8 @@ class SyncEngine:
         names = await self.account.campaign_names(now)
         assert self._referrers is not None
         result = await collect_new_users(ctx.rf, ctx.store, ctx.settings, names, self._referrers, iso(now))
+        if result.recorded:
+            self._busy()
         for rf_user_id in result.recorded:
             self._emit(ReferralChanged(rf_user_id))
         self._summary.recorded += len(result.recorded)
@@ -460,6 +500,8 @@ class SyncEngine:
             due = [r for r in ctx.store.due_for_push(self._now(), limit=200) if r.rf_user_id not in seen]
             if not due:
                 break
+            self._busy()
+            self._cadence.something_to_watch()  # a new lead or deal waits for its conversion
             seen.update(r.rf_user_id for r in due)
             await self._people.refresh(ctx.pd)
             queue: asyncio.Queue[Referral] = asyncio.Queue()
@@ -582,24 +624,28 @@ class SyncEngine:
 
     # -- watching for conversions -------------------------------------------------------------------
 
-    async def _watch(self, ctx: SyncContext) -> None:
-        waiting = ctx.store.watching()
-        for referral in waiting:
-            # an interrupted qualification, or a referral that arrived qualified: settle it without a rule
-            if referral.intent == QUALIFY or referral.qualified_at:
-                await self._qualify(ctx, referral)
-        if not waiting:
-            self._next_watch_at = None
-            return
+    async def _watch_if_due(self, ctx: SyncContext) -> None:
+        """Look for conversions when their own clock (paced by the Pipedrive budget) says so; between those
+        looks neither Pipedrive nor the waiting referrals are read."""
         now = self._now()
-        if self._next_watch_at is not None and now < self._next_watch_at:
+        if not self._cadence.conversions_due(now):
             return
+        interval = await self._watch(ctx, now)
+        self._cadence.looked_for_conversions(now, interval or 0.0, anything_waiting=interval is not None)
+
+    async def _watch(self, ctx: SyncContext, now: datetime) -> float | None:
+        """One look for conversions; the seconds until the next one, None when nothing waits for one."""
+        # not every waiting referral is read: with thousands of them that alone held the loop (and the window
+        # sharing it) for half a second
+        # an interrupted qualification, or a referral that arrived qualified: settle it without a rule
+        for referral in ctx.store.waiting_to_settle():
+            await self._qualify(ctx, referral)
+        if not ctx.store.count(status=WAITING):
+            return None
+        self._busy()
         saved = ctx.store.get_kv(WATERMARK_KEY)
-        since = (
-            datetime.fromisoformat(saved)
-            if saved
-            else min(datetime.fromisoformat(r.recorded_at or iso(now)) for r in waiting)
-        )
+        oldest = [] if saved else ctx.store.query(status=WAITING, order_by="recorded_at", descending=False, limit=1)
+        since = datetime.fromisoformat(saved or oldest[0].recorded_at or iso(now))
         matches, newest = await poll_deals(ctx, since)
         for match in matches:
             await self._apply(ctx, match)
@@ -608,7 +654,7 @@ class SyncEngine:
         interval = watch_interval(snap.daily_budget, ctx.settings.sync.watch_token_share, snap.cap)
         if self._min_watch_interval is not None:
             interval = self._min_watch_interval
-        self._next_watch_at = now + timedelta(seconds=interval)
+        return interval
 
     async def _apply(self, ctx: SyncContext, match: Match) -> None:
         referral, deal = match.referral, match.deal

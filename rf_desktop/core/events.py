@@ -36,7 +36,9 @@ class LogAdded:
 class StateChanged:
     state: str
     message: str
-    next_poll_at: datetime | None
+    next_poll_at: datetime | None  # the engine's next cycle, whatever it is for (a retry after a problem too)
+    next_signups_at: datetime | None = None  # the next look for new sign-ups in Referral Factory
+    next_conversions_at: datetime | None = None  # the next look for conversions; None when nothing waits
     # the service whose token or address the owner must fix (rejected token, address not reachable)
     service: str = ""
     # the kind of trouble behind an error state, when it is known

@@ -138,6 +138,11 @@ class ReferralFactoryClient(ApiClient):
             event_hooks=event_hooks,
             on_response=on_response,
         )
+        # answers received; each one counts against the rate limit, which the sync keeps a share of
+        self.calls = 0
+
+    def _after_response(self, method: str, path: str, response: httpx.Response) -> None:
+        self.calls += 1
 
     @property
     def base_url(self) -> str:

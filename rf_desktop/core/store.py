@@ -656,9 +656,13 @@ class Store:
         )
         return int(rows[0]["n"])
 
-    def watching(self) -> list[Referral]:
-        """Referrals whose lead or deal exists and whose qualification rule has not matched yet."""
-        rows = self._rows("SELECT * FROM referrals WHERE status = 'waiting' ORDER BY recorded_at, rf_user_id")
+    def waiting_to_settle(self) -> list[Referral]:
+        """Waiting referrals whose qualification needs no rule: one in flight (`intent` qualify), or one that
+        Referral Factory already shows as qualified. Read without reading every waiting referral."""
+        rows = self._rows(
+            "SELECT * FROM referrals WHERE status = 'waiting' AND (intent = 'qualify' OR qualified_at IS NOT NULL)"
+            " ORDER BY recorded_at, rf_user_id"
+        )
         return [_referral(row) for row in rows]
 
     def find_by_lead(self, lead_id: str) -> Referral | None:

@@ -32,11 +32,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from rf_desktop import APP_ID, APP_NAME, __version__
 from rf_desktop.core.config import (
-    MIN_POLL_SECONDS,
     PipedriveSettings,
     ReferralFactorySettings,
     Settings,
-    SyncSettings,
 )
 from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
@@ -254,9 +252,12 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
     """Settings pointing at the sandbox (the shared presets: leads, the referral fields mapped, qualified
     when converted) for every launched campaign, checked through the controller as a real account is (its
     tokens must be set)."""
-    check = await controller.account.check_referral_factory(server.rf_base_url)
+    # the two accounts answer independently: ask both at once (the demo opens that much sooner)
+    check, _schema = await asyncio.gather(
+        controller.account.check_referral_factory(server.rf_base_url),
+        controller.refresh_schema(PipedriveSettings(base_url=server.pd_base_url)),
+    )
     launched = [int(c["id"]) for c in check.campaigns if c.get("status", "launched") == "launched"]
-    await controller.refresh_schema(PipedriveSettings(base_url=server.pd_base_url))
     from rf_desktop.sandbox import presets  # the sandbox loads only when the demo runs
 
     settings = presets.demo_settings(
@@ -266,7 +267,6 @@ async def point_at_sandbox(controller: AppController, server: Any) -> Settings:
         referral_factory=ReferralFactorySettings(
             base_url=server.rf_base_url, campaign_ids=launched or [1], backfill="all"
         ),
-        sync=SyncSettings(poll_seconds=MIN_POLL_SECONDS),
     )
     errors = [i for i in controller.save_settings(settings) if i.severity == "error"]
     if errors:

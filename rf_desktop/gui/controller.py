@@ -226,6 +226,17 @@ class AppController(QObject):
         self.engineEvent.emit(event)
 
     @property
+    def next_signups_at(self) -> datetime | None:
+        """When the sync next looks for new sign-ups. Read from the engine as it is now: a look that finds
+        nothing sends no event."""
+        return self.engine.next_signups_at if self.engine is not None and not self._closed else None
+
+    @property
+    def next_conversions_at(self) -> datetime | None:
+        """When the sync next looks for conversions; None while no referral waits for one."""
+        return self.engine.next_conversions_at if self.engine is not None and not self._closed else None
+
+    @property
     def closed(self) -> bool:
         """Shutdown has begun: views must not read the store any more (it is about to close)."""
         return self._closed

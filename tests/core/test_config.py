@@ -94,7 +94,7 @@ def test_defaults_match_the_product() -> None:
     ]
     assert settings.duplicates == "update" and settings.attach_referrer
     assert settings.qualification.kind == "none"
-    assert settings.sync.poll_seconds == 10 and settings.sync.watch_token_share == 0.10
+    assert settings.sync.poll_seconds == 2 and settings.sync.watch_token_share == 0.10
     assert settings.referral_factory.sync_invited and not settings.referral_factory.sync_referring
 
 
@@ -608,7 +608,7 @@ def test_deal_stage_rule_warnings() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "path"),
     [
-        ("poll_seconds", 5, "sync.poll_seconds"),
+        ("poll_seconds", 1, "sync.poll_seconds"),
         ("poll_seconds", 100_000, "sync.poll_seconds"),
         ("watch_token_share", 0.0, "sync.watch_token_share"),
         ("watch_token_share", 0.9, "sync.watch_token_share"),

@@ -415,7 +415,6 @@ def test_watching_and_lookups(store: Store) -> None:
     store.record_referrals([referral(1), referral(2), referral(3)])
     store.update(1, status=WAITING, lead_id="9c6f3d2e-0000-4000-8000-000000000001", person_id=10)
     store.update(2, status=WAITING, deal_id=77, deal_stage_id=3, deal_pipeline_id=1, deal_status="open")
-    assert [r.rf_user_id for r in store.watching()] == [1, 2]
     assert store.find_by_lead("9c6f3d2e-0000-4000-8000-000000000001").rf_user_id == 1  # type: ignore[union-attr]
     assert store.find_by_deal(77).rf_user_id == 2  # type: ignore[union-attr]
     assert store.find_by_code("CODE3").rf_user_id == 3  # type: ignore[union-attr]
@@ -624,3 +623,13 @@ def test_a_schema_1_database_gains_the_sort_indexes(tmp_path: Path, monkeypatch:
     assert {"referrals_sort_first_name", "referrals_sort_email", "referrals_sort_referrer_first_name"} <= indexes
     db.close()
     assert (tmp_path / "rf.sqlite3.bak-v1").exists()
+
+
+def test_waiting_to_settle_finds_qualifications_in_flight_and_the_already_qualified(store: Store) -> None:
+    store.record_referrals([referral(n) for n in (1, 2, 3, 4, 5)])
+    store.update(1, status="waiting", intent="qualify")
+    store.update(2, status="waiting")
+    store.update(3, status="sent", intent="qualify")
+    store.update(4, status="waiting", intent="qualify")
+    store.update(5, status="waiting", qualified_at="2026-11-30T09:00:00.000000Z")
+    assert [r.rf_user_id for r in store.waiting_to_settle()] == [1, 4, 5]

@@ -130,8 +130,8 @@ def test_switching_modes_carries_the_rule_across(page: RulesPage, qtbot: QtBot) 
 def test_pace_budget_and_notifications(page: RulesPage, qtbot: QtBot) -> None:
     pace = page.pace
     pace.poll.selectAll()
-    qtbot.keyClicks(pace.poll, "5")
-    assert pace.issues[0].isVisible() and "10 seconds" in pace.issues[0].text()
+    qtbot.keyClicks(pace.poll, "1")
+    assert pace.issues[0].isVisible() and "2 seconds" in pace.issues[0].text()
     pace.poll.selectAll()
     qtbot.keyClicks(pace.poll, "120")
     assert not pace.issues[0].isVisible()

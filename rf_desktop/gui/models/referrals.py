@@ -8,8 +8,10 @@ proxy model over Python objects.
 Live updates are coalesced: `note_changed(rf_user_id)` only records the id; at most once per interval the
 model re-reads the count and the pages it holds, then tells the view exactly what happened: rows
 inserted (`beginInsertRows`, at the top when the newest rows sort first), rows whose content changed
-(`dataChanged`, row spans), and selections that follow their referral when it moves. A model reset happens
-only when the owner changes the filter or the sort.
+(`dataChanged`, row spans), and selections that follow their referral when it moves. In the default order
+(newest sign-up first, by Referral Factory id, no filter) a change cannot move a row, so only the held pages
+that hold a changed referral are read again: a thousand changes a second far from the view cost one count.
+A model reset happens only when the owner changes the filter or the sort.
 """
 
 from __future__ import annotations
@@ -266,10 +268,42 @@ class ReferralTableModel(QAbstractTableModel):
         if self._closed:
             return
         started = time.perf_counter()
-        self._pending.clear()
+        changed_ids, self._pending = self._pending, set()
+        total = self._count()
+        if total == self._total and self._rows_cannot_move():
+            self._refresh_rows_of(changed_ids)
+        else:
+            self._refresh_all(total)
+        # a slow store (huge table, unindexed sort) gets fewer refreshes instead of a stalled window
+        spent_ms = (time.perf_counter() - started) * 1000
+        self._timer.setInterval(int(min(max(self.coalesce_ms, 3 * spent_ms), MAX_COALESCE_MS)))
+
+    def _rows_cannot_move(self) -> bool:
+        """True when a change to a referral can change only its own row: the order is by Referral Factory
+        id, which never changes, and no filter can drop or admit a row without the count changing."""
+        return COLUMNS[self._sort_column].order_by == "rf_user_id" and self._status is None and not self._text
+
+    def _refresh_rows_of(self, changed_ids: set[int]) -> None:
+        """Re-read only the held pages that hold a changed referral: most changes are to rows far from the
+        view, and cost nothing then."""
+        stale = {n for n, page in self._pages.items() if any(r.rf_user_id in changed_ids for r in page)}
+        recent = set(list(self._pages)[-REFRESH_PAGES:])
+        for number in stale - recent:
+            del self._pages[number]  # read afresh if the view comes back to it
+        changed: list[int] = []
+        for number, page in self._read_pages(stale & recent).items():
+            old = self._pages[number]
+            self._pages[number] = page
+            first = number * self.page_size
+            changed += [first + i for i, r in enumerate(page) if i >= len(old) or old[i] != r]
+        for first, last in _spans(changed):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
+    def _refresh_all(self, total: int) -> None:
+        """Re-read the pages in use, announcing inserted and removed rows, moved selections and changes."""
         recent = list(self._pages.items())[-REFRESH_PAGES:]
         held = {n * self.page_size + i: r for n, page in recent for i, r in enumerate(page)}
-        shift = self._apply_count_change()
+        shift = self._apply_count_change(total)
         before = {row + shift: referral for row, referral in held.items() if row + shift < self._total}
         fresh = self._read_pages({row // self.page_size for row in before})
         now_at = {n * self.page_size + i: r for n, page in fresh.items() for i, r in enumerate(page)}
@@ -277,13 +311,9 @@ class ReferralTableModel(QAbstractTableModel):
         changed = sorted(row for row, referral in now_at.items() if before.get(row) != referral)
         for first, last in _spans(changed):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
-        # a slow store (huge table, unindexed sort) gets fewer refreshes instead of a stalled window
-        spent_ms = (time.perf_counter() - started) * 1000
-        self._timer.setInterval(int(min(max(self.coalesce_ms, 3 * spent_ms), MAX_COALESCE_MS)))
 
-    def _apply_count_change(self) -> int:
-        """Insert or remove rows to match the store's count; returns how far held rows moved down."""
-        total = self._count()
+    def _apply_count_change(self, total: int) -> int:
+        """Insert or remove rows to match the store's count (`total`); returns how far held rows moved down."""
         old = self._total
         if total > old:
             at_top = COLUMNS[self._sort_column].key in NEWEST_FIRST_KEYS and self._descending

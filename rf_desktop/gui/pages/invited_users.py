@@ -131,6 +131,7 @@ class InvitedUsersPage(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)  # the palette's disabled text: present but quiet
+        self._pointer_over_rows = False  # kept by eventFilter: the rows must not slide from under a click
         self.table.viewport().installEventFilter(self)
 
         self.details = ReferralDetails(controller)
@@ -170,6 +171,7 @@ class InvitedUsersPage(QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.table.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
         self.model.modelReset.connect(self._after_rows_changed)
+        self.model.rowsInserted.connect(self._keep_rows_in_place)
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
         self.model.dataChanged.connect(lambda *_: self._update_actions())
@@ -311,6 +313,24 @@ class InvitedUsersPage(QWidget):
             any_link = any_link or present
         self.open_button.setEnabled(any_link)
 
+    def _keep_rows_in_place(self, _parent: QModelIndex, first: int, last: int) -> None:
+        """New referrals arriving above the rows in view would push them down, so a click meant for one
+        person would land on another: scroll by as many rows, so the row under the pointer (and the part
+        of the table the owner scrolled to) stays where it is. At the top with the pointer elsewhere the
+        new rows simply come into view. The selection follows its referral on its own (the model moves
+        it)."""
+        bar = self.table.verticalScrollBar()
+        per_item = self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerItem
+        step = 1 if per_item else self.table.verticalHeader().defaultSectionSize()
+        top_row = bar.value() // step
+        arrived = last - first + 1
+        if self.model.rowCount() == arrived or first > top_row:
+            return  # no rows were in view, or none of them moved
+        if bar.value() == 0 and not self._pointer_over_rows:
+            return
+        self.table.updateGeometries()  # the scroll range must cover the new rows before moving into it
+        bar.setValue(bar.value() + arrived * step)
+
     def _after_rows_changed(self) -> None:
         empty = self.model.rowCount() == 0
         if empty:
@@ -338,8 +358,14 @@ class InvitedUsersPage(QWidget):
             self.splitter.setSizes([max(self.splitter.height() - pane, pane), pane])
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
-            self._place_empty_label()
+        if watched is self.table.viewport():
+            kind = event.type()
+            if kind == QEvent.Type.Resize:
+                self._place_empty_label()
+            elif kind in (QEvent.Type.Enter, QEvent.Type.MouseMove):
+                self._pointer_over_rows = True
+            elif kind == QEvent.Type.Leave:
+                self._pointer_over_rows = False
         return super().eventFilter(watched, event)
 
     def _on_closing(self) -> None:

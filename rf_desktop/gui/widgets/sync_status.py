@@ -1,7 +1,8 @@
-"""The status bar: what the sync is doing, when it looks next, today's Pipedrive tokens, and the counts.
+"""The status bar: what the sync is doing, when it next looks for new sign-ups and for conversions,
+today's Pipedrive tokens, and the counts.
 
-The wording lives here (`state_label`, `budget_text`, `counts_text`, `next_check_text`) so the tray says
-exactly what the status bar says.
+The wording lives here (`state_label`, `budget_text`, `counts_text`, `next_check_text`, `next_looks_text`)
+so the tray says exactly what the status bar says.
 """
 
 from __future__ import annotations
@@ -77,19 +78,35 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return counts_sentence(counts)
 
 
+def _when(moment: datetime, now: datetime) -> str:
+    seconds = int((moment - now).total_seconds())
+    if seconds <= 0:
+        return "now"
+    if seconds < 120:
+        return f"in {seconds} s"
+    if seconds < 7200:
+        return f"in {seconds // 60} min"
+    return f"at {moment.astimezone():%H:%M}"
+
+
 def next_check_text(state: str, next_poll_at: datetime | None, now: datetime | None = None) -> str:
+    """When the sync tries again (after a problem, or when it is not known what the next cycle is for)."""
     if state == "running":
         return "Checking now…"
     if next_poll_at is None or state in ("paused", "stopped", "not_configured"):
         return ""
-    seconds = int((next_poll_at - (now or datetime.now(UTC))).total_seconds())
-    if seconds <= 0:
-        return "Checking soon…"
-    if seconds < 120:
-        return f"Next check in {seconds} s"
-    if seconds < 7200:
-        return f"Next check in {seconds // 60} min"
-    return f"Next check at {next_poll_at.astimezone():%H:%M}"
+    when = _when(next_poll_at, now or datetime.now(UTC))
+    return "Checking soon…" if when == "now" else f"Next check {when}"
+
+
+def next_looks_text(signups_at: datetime, conversions_at: datetime | None, now: datetime | None = None) -> str:
+    """"Next look for new sign-ups in 2 s · for conversions in 4 min" (conversions only while some referral
+    waits for one)."""
+    now = now or datetime.now(UTC)
+    text = f"Next look for new sign-ups {_when(signups_at, now)}"
+    if conversions_at is not None:
+        text += f" · for conversions {_when(conversions_at, now)}"
+    return text
 
 
 class SyncStatusBar(QStatusBar):
@@ -105,6 +122,11 @@ class SyncStatusBar(QStatusBar):
         self.counts = QLabel()
         for label in (self.next_check, self.notice, self.budget, self.counts):
             label.setContentsMargins(8, 0, 8, 0)
+        self.next_check.setToolTip(
+            "New sign-ups are read from Referral Factory every few seconds, without spending Pipedrive "
+            "tokens. Conversions are read from Pipedrive at the pace the Rules page allows for the daily "
+            "budget. Sync now (F5) looks for both at once."
+        )
         self.addWidget(self.pill)
         self.addWidget(self.next_check)
         self.addWidget(self.notice, 1)
@@ -140,14 +162,16 @@ class SyncStatusBar(QStatusBar):
         if not self.controller.closed:
             self.counts.setText(counts_text(self.controller.standing_counts()))
 
-    def _counts_soon(self, _rf_user_id: int) -> None:
+    def _counts_soon(self, _rf_user_id: int = 0) -> None:
         if not self._counts_timer.isActive() and not self.controller.closed:
             self._counts_timer.start()
 
     def _on_state(self, _state: str, _message: str) -> None:
         self._show_state()
         self._show_next_check()
-        self.refresh_counts()
+        # counting 100,000 referrals takes a noticeable moment: a busy sync's state changes and referral
+        # changes share one count per interval
+        self._counts_soon()
 
     def _show_state(self) -> None:
         state = self.controller.state
@@ -159,7 +183,12 @@ class SyncStatusBar(QStatusBar):
         self.budget.setToolTip(budget_tooltip(budget))
 
     def _show_next_check(self) -> None:
-        self.next_check.setText(next_check_text(self.controller.state, self.controller.next_poll_at))
+        controller = self.controller
+        signups_at = controller.next_signups_at
+        if controller.state == "idle" and signups_at is not None:
+            self.next_check.setText(next_looks_text(signups_at, controller.next_conversions_at))
+        else:
+            self.next_check.setText(next_check_text(controller.state, controller.next_poll_at))
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:

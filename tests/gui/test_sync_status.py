@@ -1,0 +1,91 @@
+"""The status bar says when the sync next looks for new sign-ups and when for conversions, and F5 looks
+for both at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
+from rf_desktop.core.events import StateChanged
+from rf_desktop.core.secrets import TokenStore
+from rf_desktop.core.store import Store
+from rf_desktop.gui.app import point_at_sandbox
+from rf_desktop.gui.controller import AppController, TokenSource
+from rf_desktop.gui.main_window import MainWindow
+from rf_desktop.gui.widgets.sync_status import COUNTS_REFRESH_MS, next_looks_text
+from rf_desktop.sandbox.server import SandboxServer
+from tests.gui.conftest import Runner, sign_up
+
+WATCH_SECONDS = 240.0
+
+
+def test_next_looks_text() -> None:
+    now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    assert (
+        next_looks_text(now + timedelta(seconds=8), now + timedelta(minutes=4), now)
+        == "Next look for new sign-ups in 8 s · for conversions in 4 min"
+    )
+    assert next_looks_text(now + timedelta(seconds=2), None, now) == "Next look for new sign-ups in 2 s"
+    assert next_looks_text(now, None, now) == "Next look for new sign-ups now"
+
+
+@pytest.fixture
+def paced_controller(store: Store, tokens: TokenStore, sandbox: SandboxServer, run: Runner) -> Iterator[AppController]:
+    """A controller whose engine looks for conversions every 4 minutes, as on a small Pipedrive plan."""
+
+    def engine(store: Store, tokens: TokenSource) -> SyncEngine:
+        return SyncEngine(store, tokens, retry_base=0.05, min_watch_interval=WATCH_SECONDS)
+
+    controller = AppController(store, tokens, engine_factory=engine)
+    run(controller.set_token(RF_TOKEN, sandbox.state.rf.token))
+    run(controller.set_token(PD_TOKEN, sandbox.state.pd.token))
+    run(point_at_sandbox(controller, sandbox))
+    yield controller
+    run(controller.shutdown(timeout=5))
+
+
+def test_the_status_bar_counts_down_to_both_looks_and_f5_does_both(
+    paced_controller: AppController,
+    sandbox: SandboxServer,
+    make_window: Callable[[AppController], MainWindow],
+    qtbot: QtBot,
+) -> None:
+    controller = paced_controller
+    sign_up(sandbox, first_name="Priya")  # once her lead exists, the sync watches it for a conversion
+    window = make_window(controller)
+    controller.start_engine()
+    both = re.compile(r"^Next look for new sign-ups (in \d+ s|now) · for conversions in [34] min$")
+    qtbot.waitUntil(lambda: both.match(window.status.next_check.text()) is not None, timeout=20_000)
+
+    planned = controller.next_conversions_at
+    assert planned is not None and controller.next_signups_at is not None
+    assert controller.next_signups_at < planned
+    qtbot.wait(1100)  # the next look for conversions is planned from the time of the last one
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: (controller.next_conversions_at or planned) > planned, timeout=10_000)
+    qtbot.waitUntil(lambda: both.match(window.status.next_check.text()) is not None, timeout=10_000)
+
+
+def test_a_busy_sync_s_state_changes_share_one_count(
+    controller: AppController,
+    make_window: Callable[[AppController], MainWindow],
+    qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window(controller)
+    counted: list[int] = []
+    original = controller.counts
+    monkeypatch.setattr(controller, "counts", lambda: (counted.append(1), original())[1])
+    for n in range(10):
+        controller._on_engine_event(StateChanged("running" if n % 2 else "idle", "Syncing…", None))
+    assert counted == [], "not counted at once for every change"
+    qtbot.waitUntil(lambda: counted == [1])
+    qtbot.wait(COUNTS_REFRESH_MS)
+    assert counted == [1]
+    assert window.status.counts.text() == "0 sent · 0 waiting · 0 qualified · 0 failed"
