@@ -102,7 +102,7 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
 
     from bench.common import sandbox
     from bench.memory import _history
-    from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN
+    from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
     from rf_desktop.core.store import Store
     from rf_desktop.gui.controller import AppController
     from rf_desktop.gui.main_window import MainWindow

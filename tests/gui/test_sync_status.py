@@ -11,12 +11,13 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from rf_desktop.core.engine import PD_TOKEN, RF_TOKEN, SyncEngine
+from rf_desktop.core.account import Account
+from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import StateChanged
-from rf_desktop.core.secrets import TokenStore
+from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.app import point_at_sandbox
-from rf_desktop.gui.controller import AppController, TokenSource
+from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.gui.widgets.sync_status import COUNTS_REFRESH_MS, next_looks_text
 from rf_desktop.sandbox.server import SandboxServer
@@ -39,12 +40,12 @@ def test_next_looks_text() -> None:
 def paced_controller(store: Store, tokens: TokenStore, sandbox: SandboxServer, run: Runner) -> Iterator[AppController]:
     """A controller whose engine looks for conversions every 4 minutes, as on a small Pipedrive plan."""
 
-    def engine(store: Store, tokens: TokenSource) -> SyncEngine:
-        return SyncEngine(store, tokens, retry_base=0.05, min_watch_interval=WATCH_SECONDS)
+    def engine(account: Account) -> SyncEngine:
+        return SyncEngine(account, retry_base=0.05, min_watch_interval=WATCH_SECONDS)
 
     controller = AppController(store, tokens, engine_factory=engine)
-    run(controller.set_token(RF_TOKEN, sandbox.state.rf.token))
-    run(controller.set_token(PD_TOKEN, sandbox.state.pd.token))
+    run(controller.account.set_token(RF_TOKEN, sandbox.state.rf.token))
+    run(controller.account.set_token(PD_TOKEN, sandbox.state.pd.token))
     run(point_at_sandbox(controller, sandbox))
     yield controller
     run(controller.shutdown(timeout=5))
