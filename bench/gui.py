@@ -121,7 +121,7 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
 
         async def run() -> None:
             controller = AppController(store)
-            controller.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
+            controller.account.use_session_tokens({RF_TOKEN: server.state.rf.token, PD_TOKEN: server.state.pd.token})
             started = time.perf_counter()
             window = MainWindow(controller, QSettings(str(Path(folder) / "ui.ini"), QSettings.Format.IniFormat))
             window.resize(1280, 800)

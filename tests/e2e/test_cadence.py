@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from rf_desktop.core.account import Account
 from rf_desktop.core.config import Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import Event, StateChanged
@@ -34,7 +35,8 @@ def counting_engine(store: Store, sandbox: SandboxServer, rf_calls: list[CallInf
         return PipedriveClient(settings.pipedrive.base_url, token, timeout=5, retry=FAST_RETRY, **limits)
 
     # conversions are looked for once an hour here, so the quiet looks below are looks for sign-ups only
-    return SyncEngine(store, tokens.get, rf_factory=rf, pd_factory=pd, retry_base=0.05, min_watch_interval=HOUR)
+    account = Account(store, tokens, rf_factory=rf, pd_factory=pd)
+    return SyncEngine(account, retry_base=0.05, min_watch_interval=HOUR)
 
 
 def tokens_used(sandbox: SandboxServer) -> int:
