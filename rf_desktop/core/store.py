@@ -11,7 +11,8 @@ rather than guessed at. Tokens are never written here: settings have no token fi
 The store is synchronous and fast: lookups and pages use indexes; the window's text search matches
 anywhere in a value, which no index can serve, and scans (milliseconds for 100,000 referrals). One
 connection is shared behind a lock, so the sync engine, the window and an export running in a worker
-thread can all use it.
+thread can all use it. A reader (`Store.reader`) has a connection and a lock of its own: WAL lets it read
+the last commit while the shared connection writes and syncs it to disk, so the window's reads never wait.
 """
 
 from __future__ import annotations
@@ -308,13 +309,21 @@ def _like(text: str) -> str:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, clock: Callable[[], datetime] | None = None, _reading_only: bool = False
+    ) -> None:
         """Open (creating or upgrading) the store at `path`; ":memory:" for a throwaway store."""
         self.path = str(path)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._last_stamp = ""
         self._memory = self.path == ":memory:"
+        if _reading_only:
+            self._db = Database(sqlite3.connect(self.path, check_same_thread=False))
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            # a write through a reader is a mistake: refuse it rather than compete with the writer
+            self._db.execute("PRAGMA query_only = 1")
+            return
         if not self._memory:
             ensure_folder(Path(self.path).parent)
             self._refuse_read_only()
@@ -473,6 +482,15 @@ class Store:
         finally:
             target.close()
         shutil.move(tmp, dest)
+
+    def reader(self) -> Store:
+        """A connection of its own for reading only (writes through it fail). In WAL mode it reads the last
+        commit while this store writes, and never waits for this store's lock nor for a commit's disk
+        sync, so the window stays responsive while worker threads write. Close it when done. A ":memory:"
+        store has no file another connection could open, so it is its own reader."""
+        if self._memory:
+            return self
+        return Store(self.path, clock=self._clock, _reading_only=True)
 
     def close(self) -> None:
         with self._lock:

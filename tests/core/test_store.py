@@ -162,6 +162,57 @@ def test_writes_are_visible_to_another_connection_at_once(store: Store, tmp_path
     other.close()
 
 
+def test_a_reader_sees_every_commit_and_refuses_writes(store: Store) -> None:
+    with store.reader() as reader:
+        assert reader.count() == 0
+        store.record_referral(referral(1))
+        store.update(1, status=FAILED, status_reason="Pipedrive refused it")
+        store.set_kv("x", [1])
+        assert reader.counts()[FAILED] == 1
+        assert reader.get(1) == store.get(1)
+        assert reader.get_kv("x") == [1]
+        with pytest.raises(StoreError):
+            reader.set_kv("x", [2])
+        with pytest.raises(StoreError):
+            reader.update(1, status=SENT)
+    assert store.get_kv("x") == [1] and store.get(1).status == FAILED  # type: ignore[union-attr]
+
+
+def test_a_reader_never_waits_for_a_write_under_way(tmp_path: Path) -> None:
+    """The store's lock held by a write in another thread, and a transaction open on another connection:
+    the reader answers at once with the last commit (waiting would take the 5 s busy timeout)."""
+    inside_write, finish_write = threading.Event(), threading.Event()
+
+    def clock() -> datetime:  # the store reads the clock with its lock held, in the middle of a write
+        if threading.current_thread().name == "writer":
+            inside_write.set()
+            finish_write.wait(10)
+        return datetime.now(UTC)
+
+    with Store(tmp_path / "rf.sqlite3", clock=clock) as store, store.reader() as reader:
+        store.record_referrals([referral(1), referral(2)])
+        writer = threading.Thread(target=lambda: store.update(1, status=SENT), name="writer")
+        writer.start()
+        assert inside_write.wait(10)
+        other = sqlite3.connect(tmp_path / "rf.sqlite3")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE referrals SET status = 'failed' WHERE rf_user_id = 2")
+        started = datetime.now(UTC)
+        assert [r.status for r in reader.query(order_by="rf_user_id", descending=False)] == [PENDING, PENDING]
+        assert reader.counts()[PENDING] == 2
+        assert datetime.now(UTC) - started < timedelta(seconds=1)
+        other.commit()
+        other.close()
+        finish_write.set()
+        writer.join()
+        assert [r.status for r in reader.query(order_by="rf_user_id", descending=False)] == [SENT, FAILED]
+
+
+def test_a_memory_store_is_its_own_reader(clock: FakeClock) -> None:
+    with Store(":memory:", clock=clock) as memory:
+        assert memory.reader() is memory
+
+
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "rf.sqlite3"
     Store(path).close()
