@@ -19,7 +19,6 @@ from typing import Any, Protocol, TypeVar
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
-from rf_desktop.core import vocabulary
 from rf_desktop.core.account import Account, Change, NotConnectedError
 from rf_desktop.core.config import Issue, PipedriveSettings, Settings
 from rf_desktop.core.doctor import DoctorReport, examine
@@ -38,6 +37,7 @@ from rf_desktop.core.instance_lock import InstanceLock
 from rf_desktop.core.schema import PipedriveSchema
 from rf_desktop.core.secrets import TokenStore
 from rf_desktop.core.store import Store
+from rf_desktop.gui.counts import StandingCounts
 from rf_desktop.gui.tasks import Tasks
 
 __all__ = ["AppController", "EngineFactory", "NotConnectedError", "Sandbox"]
@@ -76,6 +76,8 @@ class AppController(QObject):
     budgetChanged = Signal(object)
     referralQualified = Signal(object)
     referralFailed = Signal(object)
+    # a new count of referrals per state is in (`standing_counts`)
+    countsChanged = Signal()
     # shutdown has begun: views stop refreshing from the store, which is about to close
     closing = Signal()
     # where tokens are kept changed (this session only, or a keychain found again): token views reload
@@ -93,6 +95,11 @@ class AppController(QObject):
     ) -> None:
         super().__init__(parent)
         self.store = store
+        # the window's reads: a connection of their own, which never waits while the sync writes
+        self.reader = store.reader()
+        self._standing = StandingCounts(store, parent=self)
+        self._standing.changed.connect(self.countsChanged)
+        self.referralChanged.connect(self._standing.soon)
         self.tokens = tokens if tokens is not None else TokenStore()
         # the window must never wait on the keychain: the account answers tokens from its cache
         self.account = Account(store, self.tokens, cache_only=True, demo=demo)
@@ -216,6 +223,7 @@ class AppController(QObject):
             self.state, self.state_message, self.next_poll_at = event.state, event.message, event.next_poll_at
             self.problem_service = event.service
             self.stateChanged.emit(event.state, event.message)
+            self._standing.soon()
         elif isinstance(event, BudgetChanged):
             self.budget = event
             self.budgetChanged.emit(event)
@@ -271,8 +279,9 @@ class AppController(QObject):
         return self.store.counts()
 
     def standing_counts(self) -> dict[str, int]:
-        """Referrals per state in the owner's words (`core.vocabulary`)."""
-        return vocabulary.standing_counts(self.store)
+        """Referrals per state in the owner's words (`core.vocabulary`), as last counted: a new count
+        follows changes within a moment, and `countsChanged` announces it."""
+        return self._standing.latest()
 
     # --- Pipedrive links ------------------------------------------------------------------------------
 
@@ -305,4 +314,7 @@ class AppController(QObject):
             self._lock = None
         if self.sandbox is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.sandbox.stop)
+        self._standing.close()
+        if self.reader is not self.store:
+            self.reader.close()
         self.store.close()

@@ -29,7 +29,6 @@ TRAY_ICONS = {
     "not_configured": "tray-setup",
 }
 GATHER_MS = 1500
-TOOLTIP_REFRESH_MS = 1000
 NOTIFY_MS = 8000
 NAMES_SHOWN = 3
 
@@ -73,14 +72,10 @@ class Tray(QObject):
         self._gather.setSingleShot(True)
         self._gather.setInterval(GATHER_MS)
         self._gather.timeout.connect(self._notify_gathered)
-        self._tooltip_timer = QTimer(self)
-        self._tooltip_timer.setSingleShot(True)
-        self._tooltip_timer.setInterval(TOOLTIP_REFRESH_MS)
-        self._tooltip_timer.timeout.connect(self.update_state)
         if QSystemTrayIcon.isSystemTrayAvailable():
             self._create_icon(actions)
         controller.stateChanged.connect(self.update_state)
-        controller.referralChanged.connect(self._counts_changed)
+        controller.countsChanged.connect(self.update_state)
         controller.referralQualified.connect(self._on_qualified)
         controller.referralFailed.connect(self._on_failed)
         controller.closing.connect(self._stop_timers)
@@ -123,13 +118,8 @@ class Tray(QObject):
             )
         )
 
-    def _counts_changed(self, _rf_user_id: int) -> None:
-        if self.icon is not None and not self._tooltip_timer.isActive() and not self.controller.closed:
-            self._tooltip_timer.start()
-
     def _stop_timers(self) -> None:
         self._gather.stop()
-        self._tooltip_timer.stop()
 
     def notify(self, title: str, message: str, warning: bool = False) -> None:
         """A desktop notification, or a status bar message where there is no tray."""

@@ -4,6 +4,7 @@ for both at once."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.core import vocabulary
 from rf_desktop.core.account import Account
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import StateChanged
@@ -18,10 +20,12 @@ from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN, TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui.app import point_at_sandbox
 from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.counts import COUNTS_REFRESH_MS
 from rf_desktop.gui.main_window import MainWindow
-from rf_desktop.gui.widgets.sync_status import COUNTS_REFRESH_MS, next_looks_text
+from rf_desktop.gui.pages.invited_users import InvitedUsersPage
+from rf_desktop.gui.widgets.sync_status import next_looks_text
 from rf_desktop.sandbox.server import SandboxServer
-from tests.gui.conftest import Runner, sign_up
+from tests.gui.conftest import Runner, bulk_referrals, sign_up
 
 WATCH_SECONDS = 240.0
 
@@ -80,13 +84,41 @@ def test_a_busy_sync_s_state_changes_share_one_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     window = make_window(controller)
-    counted: list[int] = []
-    original = controller.counts
-    monkeypatch.setattr(controller, "counts", lambda: (counted.append(1), original())[1])
+    counted: list[str] = []
+    original = vocabulary.standing_counts
+
+    def counting(store: Store) -> dict[str, int]:
+        counted.append(threading.current_thread().name)
+        return original(store)
+
+    monkeypatch.setattr(vocabulary, "standing_counts", counting)
     for n in range(10):
         controller._on_engine_event(StateChanged("running" if n % 2 else "idle", "Syncing…", None))
     assert counted == [], "not counted at once for every change"
-    qtbot.waitUntil(lambda: counted == [1])
+    qtbot.waitUntil(lambda: len(counted) == 1)
     qtbot.wait(COUNTS_REFRESH_MS)
-    assert counted == [1]
-    assert window.status.counts.text() == "0 sent · 0 waiting · 0 qualified · 0 failed"
+    assert len(counted) == 1
+    assert counted[0] != threading.main_thread().name, "counted off the window's thread"
+    assert window.status.counts.text() == "0 in Pipedrive · 0 qualified"
+
+
+def test_a_burst_of_changes_is_counted_once_for_the_status_bar_and_the_filter(
+    controller: AppController,
+    make_window: Callable[[AppController], MainWindow],
+    qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bulk_referrals(controller.store, 30)
+    window = make_window(controller)
+    page = window.findChild(InvitedUsersPage)
+    assert page is not None and page.status_filter.itemText(5) == "Needs attention (0)"
+    counted: list[str] = []
+    original = vocabulary.standing_counts
+    monkeypatch.setattr(vocabulary, "standing_counts", lambda store: (counted.append("counted"), original(store))[1])
+    for rf_user_id in range(1, 31):
+        controller.store.update(rf_user_id, status="failed", status_reason="Pipedrive refused it")
+        controller.referralChanged.emit(rf_user_id)
+    qtbot.waitUntil(lambda: page.status_filter.itemText(5) == "Needs attention (30)")
+    assert "30 need attention" in window.status.counts.text()
+    qtbot.wait(COUNTS_REFRESH_MS)
+    assert counted == ["counted"], "one count, shared by the status bar and the filter"

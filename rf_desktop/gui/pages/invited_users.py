@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,7 +38,6 @@ COLUMN_WIDTHS = {
     "name": 110, "email": 190, "referrer": 80, "campaign": 150, "signed_up": 100,
     "person": 60, "lead": 80, "deal": 55, "updated": 80, "status": 115, "reason": 150,
 }  # fmt: skip
-COUNTS_REFRESH_MS = 300
 
 
 def copy_line(referral: Referral) -> str:
@@ -66,7 +65,7 @@ class InvitedUsersPage(QWidget):
     def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.model = ReferralTableModel(controller.store, parent=self)
+        self.model = ReferralTableModel(controller.reader, parent=self)
 
         self.search = SearchBox("Search name, email, code or campaign")
         self.search.setMinimumWidth(160)
@@ -155,11 +154,6 @@ class InvitedUsersPage(QWidget):
         self.retry_action = QAction(icons.icon("retry"), "Retry", self)
         self.retry_action.triggered.connect(self.retry_selection)
 
-        self._counts_timer = QTimer(self)
-        self._counts_timer.setSingleShot(True)
-        self._counts_timer.setInterval(COUNTS_REFRESH_MS)
-        self._counts_timer.timeout.connect(self.refresh_counts)
-
         self.search.searchChanged.connect(lambda text: self.model.set_filter(text=text))
         self.status_filter.currentIndexChanged.connect(self._on_status_filter)
         self.retry_button.clicked.connect(self.retry_selection)
@@ -175,7 +169,8 @@ class InvitedUsersPage(QWidget):
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
         self.model.dataChanged.connect(lambda *_: self._update_actions())
-        controller.referralChanged.connect(self._on_referral_changed)
+        controller.referralChanged.connect(self.model.note_changed)
+        controller.countsChanged.connect(self.refresh_counts)
         controller.closing.connect(self._on_closing)
 
         self.refresh_counts()
@@ -243,11 +238,6 @@ class InvitedUsersPage(QWidget):
 
     def _on_status_filter(self, position: int) -> None:
         self.model.set_filter(status=self.status_filter.itemData(position))
-
-    def _on_referral_changed(self, rf_user_id: int) -> None:
-        self.model.note_changed(rf_user_id)
-        if not self._counts_timer.isActive() and not self.controller.closed:
-            self._counts_timer.start()
 
     def _on_clicked(self, index: QModelIndex) -> None:
         link = index.data(LINK_ROLE)
@@ -370,4 +360,3 @@ class InvitedUsersPage(QWidget):
 
     def _on_closing(self) -> None:
         self.model.close()
-        self._counts_timer.stop()

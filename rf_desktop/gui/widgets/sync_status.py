@@ -29,8 +29,6 @@ STATE_LABELS = {
     "not_configured": "Not set up",
     "stopped": "Stopped",
 }
-# How often the status bar re-reads the counts while referrals keep changing.
-COUNTS_REFRESH_MS = 500
 NOTICE_MS = 10_000
 
 
@@ -110,7 +108,7 @@ def next_looks_text(signups_at: datetime, conversions_at: datetime | None, now: 
 
 
 class SyncStatusBar(QStatusBar):
-    """Fed by the controller's signals; re-reads the counts at most twice a second."""
+    """Fed by the controller's signals, its counts included (`countsChanged`)."""
 
     def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,16 +134,12 @@ class SyncStatusBar(QStatusBar):
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._show_next_check)
         self._ticker.start()
-        self._counts_timer = QTimer(self)
-        self._counts_timer.setSingleShot(True)
-        self._counts_timer.setInterval(COUNTS_REFRESH_MS)
-        self._counts_timer.timeout.connect(self.refresh_counts)
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(self.notice.clear)
         controller.stateChanged.connect(self._on_state)
         controller.budgetChanged.connect(self._on_budget)
-        controller.referralChanged.connect(self._counts_soon)
+        controller.countsChanged.connect(self.refresh_counts)
         controller.closing.connect(self._stop)
         self._on_state(controller.state, controller.state_message)
         self._on_budget(controller.budget)
@@ -162,16 +156,9 @@ class SyncStatusBar(QStatusBar):
         if not self.controller.closed:
             self.counts.setText(counts_text(self.controller.standing_counts()))
 
-    def _counts_soon(self, _rf_user_id: int = 0) -> None:
-        if not self._counts_timer.isActive() and not self.controller.closed:
-            self._counts_timer.start()
-
     def _on_state(self, _state: str, _message: str) -> None:
         self._show_state()
         self._show_next_check()
-        # counting 100,000 referrals takes a noticeable moment: a busy sync's state changes and referral
-        # changes share one count per interval
-        self._counts_soon()
 
     def _show_state(self) -> None:
         state = self.controller.state
@@ -197,5 +184,4 @@ class SyncStatusBar(QStatusBar):
 
     def _stop(self) -> None:
         self._ticker.stop()
-        self._counts_timer.stop()
         self._notice_timer.stop()
