@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from rf_desktop.core import vocabulary
 from rf_desktop.core.store import Store
+from rf_desktop.gui.models import referrals as referrals_model
 from rf_desktop.gui.models.formatting import long_time, short_id, short_time, signed_up_text
 from rf_desktop.gui.models.log import LEVEL_FILTERS, LogTableModel
 from rf_desktop.gui.models.referrals import (
@@ -416,4 +417,23 @@ def test_changes_far_from_the_view_read_only_the_count(store: Store, monkeypatch
     model.refresh()
     assert queries == [0], "only the page holding it"
     assert signals.events == [("changed", 2, 2)]
-    assert shown(model, 2, STATUS) == "Sent"
+    assert shown(model, 2, STATUS) == "In Pipedrive"
+
+
+def test_a_paint_describes_each_row_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk_referrals(store, 3)
+    model = ReferralTableModel(store)
+    described: list[int] = []
+    original = referrals_model.describe
+    monkeypatch.setattr(referrals_model, "describe", lambda r: (described.append(r.rf_user_id), original(r))[1])
+    for _paint in range(2):
+        for row in range(3):
+            for column in range(model.columnCount()):
+                for role in Qt.ItemDataRole:
+                    model.data(model.index(row, column), role)
+    assert sorted(described) == [1, 2, 3]
+
+    store.update(2, status="failed", status_reason="Pipedrive refused it")
+    model.note_changed(2)
+    model.refresh()
+    assert shown(model, 1, STATUS) == "Needs attention" and sorted(described) == [1, 2, 2, 3]

@@ -32,7 +32,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
 from rf_desktop.core.store import Referral, Store
-from rf_desktop.core.vocabulary import Standing, describe
+from rf_desktop.core.vocabulary import Description, Standing, describe
 from rf_desktop.gui.models.formatting import long_time, short_id, short_time, signed_up_text, signed_up_tooltip
 from rf_desktop.gui.models.status_icons import standing_colour, standing_icon
 
@@ -69,6 +69,10 @@ NEWEST_FIRST_KEYS = frozenset({"signed_up", "updated"})
 
 REFERRAL_ROLE = Qt.ItemDataRole.UserRole + 1
 LINK_ROLE = Qt.ItemDataRole.UserRole + 2
+_ANSWERED_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.ForegroundRole,
+    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.DecorationRole, REFERRAL_ROLE, LINK_ROLE,
+})  # fmt: skip
 
 PAGE_SIZE = 100
 MAX_PAGES = 8
@@ -101,6 +105,8 @@ class ReferralTableModel(QAbstractTableModel):
         self._pages: OrderedDict[int, list[Referral]] = OrderedDict()
         self._total = 0
         self._pending: set[int] = set()
+        # id(referral) -> (the referral, kept so the id is not reused while held; its description)
+        self._descriptions: dict[int, tuple[Referral, Description]] = {}
         self._closed = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -176,35 +182,48 @@ class ReferralTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # a paint asks for a dozen roles of every visible cell: the ones the table never answers cost
+        # nothing, and a row is described once, not once per cell and role
+        if role not in _ANSWERED_ROLES or not index.isValid():
             return None
         referral = self.referral_at(index.row())
         if referral is None:
             return None
-        column = COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _display(column.key, referral)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(column.key, referral)
         if role == REFERRAL_ROLE:
             return referral
+        column = COLUMNS[index.column()]
+        described = self._described(referral)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(column.key, referral, described)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(column.key, referral, described)
         if role == LINK_ROLE:
-            return _link(column, referral)
+            return _link(column, referral, described)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column.key == "status":
-                return standing_colour(describe(referral).standing)
-            if column.key == "reason" or (column.link and not describe(referral).records_exist):
+                return standing_colour(described.standing)
+            if column.key == "reason" or (column.link and not described.records_exist):
                 return _quiet_colour()
-            if _link(column, referral) is not None:
+            if _link(column, referral, described) is not None:
                 return _link_colour()
             return None
-        if role == Qt.ItemDataRole.FontRole and _link(column, referral) is not None:
+        if role == Qt.ItemDataRole.FontRole and _link(column, referral, described) is not None:
             font = QFont()
             font.setUnderline(True)
             return font
         if role == Qt.ItemDataRole.DecorationRole and column.key == "status":
-            return standing_icon(describe(referral).standing)
+            return standing_icon(described.standing)
         return None
+
+    def _described(self, referral: Referral) -> Description:
+        """`describe(referral)`, kept while the referral (an immutable row as read) is held."""
+        held = self._descriptions.get(id(referral))
+        if held is None or held[0] is not referral:
+            if len(self._descriptions) >= 2 * self.max_pages * self.page_size:
+                self._descriptions.clear()  # rows long since dropped from the pages
+            held = (referral, describe(referral))
+            self._descriptions[id(referral)] = held
+        return held[1]
 
     # --- reading the store ----------------------------------------------------------------------------
 
@@ -361,7 +380,7 @@ def _spans(rows: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def _display(key: str, r: Referral) -> str:
+def _display(key: str, r: Referral, described: Description) -> str:
     if key == "name":
         name = r.first_name or r.email or f"Referral {r.rf_user_id}"
         return f"{name} (test)" if r.is_test else name
@@ -380,17 +399,16 @@ def _display(key: str, r: Referral) -> str:
     if key == "deal":
         return short_id(r.deal_id)
     if key == "status":
-        return describe(r).word
+        return described.word
     if key == "reason":
-        return describe(r).reason
+        return described.reason
     if key == "updated":
         return short_time(r.updated_at)
     return ""
 
 
-def _tooltip(key: str, r: Referral) -> str | None:
+def _tooltip(key: str, r: Referral, described: Description) -> str | None:
     if key in ("status", "reason"):
-        described = describe(r)
         return f"{described.word}: {described.standing.meaning}\n{described.reason}\nNext: {described.next_step}"
     if key == "signed_up":
         return signed_up_tooltip(r.signed_up_at, r.recorded_at)
@@ -400,19 +418,19 @@ def _tooltip(key: str, r: Referral) -> str | None:
         record = getattr(r, f"{key}_id")
         if record in (None, ""):
             return None
-        if not describe(r).records_exist:
+        if not described.records_exist:
             return f"{key.capitalize()} {record} was removed from Pipedrive by the test's clean-up"
         return f"Open {key} {record} in Pipedrive"
     if key == "email" and r.email:
         return r.email
     if key == "referrer" and r.referrer_email:
         return r.referrer_email
-    text = _display(key, r)
+    text = _display(key, r, described)
     return text or None
 
 
-def _link(column: Column, r: Referral) -> tuple[str, int | str] | None:
-    if column.link is None or not describe(r).records_exist:
+def _link(column: Column, r: Referral, described: Description) -> tuple[str, int | str] | None:
+    if column.link is None or not described.records_exist:
         return None
     record = getattr(r, f"{column.link}_id")
     return (column.link, record) if record not in (None, "") else None
