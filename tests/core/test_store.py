@@ -208,6 +208,31 @@ def test_a_reader_never_waits_for_a_write_under_way(tmp_path: Path) -> None:
         assert [r.status for r in reader.query(order_by="rf_user_id", descending=False)] == [SENT, FAILED]
 
 
+def test_a_thread_writing_row_after_row_lets_others_have_their_turn(tmp_path: Path) -> None:
+    """Each call from another thread waits for at most the writes asked for before it, however fast the
+    writer comes back for more."""
+    with Store(tmp_path / "rf.sqlite3") as store:
+        store.record_referrals([referral(1)])
+        writes = [0]
+        stop = threading.Event()
+
+        def write_row_after_row() -> None:
+            while not stop.is_set():
+                store.update(1, attempts=writes[0])
+                writes[0] += 1
+
+        writer = threading.Thread(target=write_row_after_row)
+        writer.start()
+        overtaken = []
+        for n in range(300):
+            before = writes[0]
+            store.set_kv("turn", n)
+            overtaken.append(writes[0] - before)
+        stop.set()
+        writer.join()
+        assert max(overtaken) <= 3, overtaken
+
+
 def test_a_memory_store_is_its_own_reader(clock: FakeClock) -> None:
     with Store(":memory:", clock=clock) as memory:
         assert memory.reader() is memory
