@@ -10,6 +10,7 @@ with the right numbers.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -65,7 +66,12 @@ class StandingCounts(QObject):
     def _count(self) -> None:
         self._counting = True
         future = self._pool.submit(vocabulary.standing_counts, self._reader)
-        future.add_done_callback(self._counted.emit)  # called on the worker thread: the signal is queued
+        future.add_done_callback(self._deliver)
+
+    def _deliver(self, future: Future[dict[str, int]]) -> None:
+        """On the worker thread: hand the count to the UI thread (the signal is queued)."""
+        with suppress(RuntimeError):  # the window was destroyed while counting: nobody is waiting for it
+            self._counted.emit(future)
 
     def _on_counted(self, future: Future[dict[str, int]]) -> None:
         self._counting = False
