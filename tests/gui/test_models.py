@@ -416,4 +416,4 @@ def test_changes_far_from_the_view_read_only_the_count(store: Store, monkeypatch
     model.refresh()
     assert queries == [0], "only the page holding it"
     assert signals.events == [("changed", 2, 2)]
-    assert shown(model, 2, STATUS) == "Sent"
+    assert shown(model, 2, STATUS) == "In Pipedrive"

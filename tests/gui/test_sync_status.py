@@ -19,7 +19,7 @@ from rf_desktop.core.store import Store
 from rf_desktop.gui.app import point_at_sandbox
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.main_window import MainWindow
-from rf_desktop.gui.widgets.sync_status import COUNTS_REFRESH_MS, next_looks_text
+from rf_desktop.gui.widgets.sync_status import COUNTS_REFRESH_MS, counts_text, next_looks_text
 from rf_desktop.sandbox.server import SandboxServer
 from tests.gui.conftest import Runner, sign_up
 
@@ -81,12 +81,12 @@ def test_a_busy_sync_s_state_changes_share_one_count(
 ) -> None:
     window = make_window(controller)
     counted: list[int] = []
-    original = controller.counts
-    monkeypatch.setattr(controller, "counts", lambda: (counted.append(1), original())[1])
+    original = controller.standing_counts
+    monkeypatch.setattr(controller, "standing_counts", lambda: (counted.append(1), original())[1])
     for n in range(10):
         controller._on_engine_event(StateChanged("running" if n % 2 else "idle", "Syncing…", None))
     assert counted == [], "not counted at once for every change"
     qtbot.waitUntil(lambda: counted == [1])
     qtbot.wait(COUNTS_REFRESH_MS)
     assert counted == [1]
-    assert window.status.counts.text() == "0 sent · 0 waiting · 0 qualified · 0 failed"
+    assert window.status.counts.text() == counts_text(original())
