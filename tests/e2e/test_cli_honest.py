@@ -189,7 +189,7 @@ def test_import_refuses_misspelled_and_misplaced_keys_and_keeps_the_settings(
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"sync": {"poll_seconds": 2}}, "sync.poll_seconds"),
+        ({"sync": {"poll_seconds": 1}}, "sync.poll_seconds"),
         ({"sync": {"poll_seconds": "10"}}, "settings.sync.poll_seconds must be a whole number"),
         ({"mode": "opportunity"}, "settings.mode must be one of 'lead', 'deal'"),
         ({"defaults": {"currency": "euro"}}, "defaults.currency"),
