@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rf_desktop.core import http
-from rf_desktop.core.account import Account
+from rf_desktop.core.account import Account, refusals
 from rf_desktop.core.config import ConfigError, Issue, Settings, check_campaigns, validate
 from rf_desktop.core.connections import load_schema, pipedrive_client, referral_factory_client
 from rf_desktop.core.doctor import examine
@@ -142,25 +142,19 @@ def _read_settings_file(path: Path) -> Settings:
     return Settings.from_json(data, strict=True)
 
 
-def _refusals(settings: Settings, *, partial: bool) -> list[Issue]:
-    """The errors that keep settings from being stored: any wrong value, and (unless `partial`) anything
-    missing."""
-    return [i for i in validate(settings) if i.severity == "error" and not (partial and i.missing)]
-
-
 def _print_issues(issues: list[Issue]) -> None:
     for issue in issues:
         _err(f"{issue.path}: {issue.message}")
 
 
-def _load_file_into(store: Store, path: Path, *, partial: bool) -> bool:
-    """Store the settings in `path`, or print why not; a file with problems never replaces the settings."""
+def _load_file_into(account: Account, path: Path, *, partial: bool) -> bool:
+    """Save the settings in `path`, or print why not; a file with problems never replaces the settings."""
     try:
         settings = _read_settings_file(path)
     except ConfigError as error:
         _err(f"{error} Nothing was imported; the settings are unchanged.")
         return False
-    refused = _refusals(settings, partial=partial)
+    refused = refusals(account.save(settings, partial=partial, from_file=True), partial=partial)
     if refused:
         _print_issues(refused)
         if not partial and all(i.missing for i in refused):
@@ -169,7 +163,6 @@ def _load_file_into(store: Store, path: Path, *, partial: bool) -> bool:
             advice = "Correct the file."
         _err(f"Nothing was imported from {path}; the settings are unchanged. {advice}")
         return False
-    store.save_settings(settings)
     return True
 
 
@@ -188,14 +181,13 @@ def _missing_tokens(tokens: TokenStore) -> list[str]:
     return [name for name in TOKEN_NAMES if not tokens.get(name)]
 
 
-async def _sync(store: Store, tokens: TokenStore, once: bool) -> int:
-    # the account reads each token once per process: a keychain may prompt, and the engine asks every cycle
-    engine = SyncEngine(Account(store, tokens), hint=lambda error: cli_hint(error, once=once))
+async def _sync(account: Account, once: bool) -> int:
+    engine = SyncEngine(account, hint=lambda error: cli_hint(error, once=once))
     engine.subscribe(_print_event)
     if once:
         summary = await engine.run_once()
         print(f"Summary: {summary.line()}", flush=True)
-        return _exit_after_once(engine.state, store)
+        return _exit_after_once(engine.state, account.store)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # Windows has no signal handlers here: Ctrl+C still raises KeyboardInterrupt
@@ -229,26 +221,28 @@ def _exit_after_once(state: str, store: Store) -> int:
 
 def run_sync(args: argparse.Namespace) -> int:
     def sync(store: Store) -> int:
+        tokens = _token_source()
+        # the account reads each token once per process: a keychain may prompt, and the engine asks every cycle
+        account = Account(store, tokens)
         try:
-            if args.config and not _load_file_into(store, args.config, partial=False):
+            if args.config and not _load_file_into(account, args.config, partial=False):
                 return EXIT_CONFIG
-            settings = store.get_settings()
+            settings = account.saved_settings()
             if settings is None:
                 _err(NOT_SET_UP)
                 return EXIT_CONFIG
-            problems = [i for i in validate(settings) if i.severity == "error"]
+            problems = refusals(validate(settings))
             if problems:
                 _print_issues(problems)
                 _err("Fix the settings in the app, or with `rf-desktop config import FILE`.")
                 return EXIT_CONFIG
-            tokens = _token_source()
             missing = _missing_tokens(tokens)
             for name in missing:
                 _err(f"The {name} token is missing. {set_token_hint(name)}")
             if missing:
                 return EXIT_CONFIG
             with InstanceLock(store.path):
-                return asyncio.run(_sync(store, tokens, args.once))
+                return asyncio.run(_sync(account, args.once))
         except KeyboardInterrupt:
             return EXIT_OK
 
@@ -293,7 +287,7 @@ def run_config(args: argparse.Namespace) -> int:
     def configure(store: Store) -> int:
         try:
             if command == "import":
-                if not _load_file_into(store, args.file, partial=args.partial):
+                if not _load_file_into(Account(store, _token_source()), args.file, partial=args.partial):
                     return EXIT_CONFIG
                 print(f"Settings imported from {args.file}.")
                 return EXIT_OK
