@@ -18,7 +18,7 @@ import getpass
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rf_desktop.core import http
@@ -98,11 +98,27 @@ def _exit_for_api_error(error: ApiError) -> int:
     return EXIT_CONFIG if isinstance(error, AuthError) else EXIT_UNREACHABLE
 
 
+class _NotWrittenError(Exception):
+    """A file the owner named could not be written, for another reason than a full disk."""
+
+
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Around writing a file the owner named: a full disk goes on to `_guarded`, as everywhere else; any
+    other failure becomes one message, "Could not {what}: why.", and the settings exit code."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise
+        raise _NotWrittenError(f"Could not {what}: {error.strerror or error}.") from None
+
+
 def _guarded(command: Callable[[], int]) -> int:
     """Run a command; a settings, keychain, database or disk problem is one clear message and its code."""
     try:
         return command()
-    except (ConfigError, SecretsError, AlreadySyncingError) as error:
+    except (ConfigError, SecretsError, AlreadySyncingError, _NotWrittenError) as error:
         _err(str(error))
         return EXIT_CONFIG
     except StoreError as error:
@@ -263,13 +279,8 @@ def run_export_log(args: argparse.Namespace) -> int:
                 count = export_log_csv(store, stream, level=args.level)
             print(f"Wrote {count} log rows to {args.output}")
             return EXIT_OK
-        try:
+        with _writing(f"write the CSV file {args.output}"):
             count = export_log_csv(store, args.output, level=args.level)
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
-            _err(f"Could not write the CSV file {args.output}: {error.strerror or error}.")
-            return EXIT_CONFIG
         print(f"Wrote {count} log rows to {args.output}")
         return EXIT_OK
 
@@ -285,30 +296,25 @@ def run_config(args: argparse.Namespace) -> int:
         return _token_command(command, args.service)
 
     def configure(store: Store) -> int:
-        try:
-            if command == "import":
-                if not _load_file_into(Account(store, _token_source()), args.file, partial=args.partial):
-                    return EXIT_CONFIG
-                print(f"Settings imported from {args.file}.")
-                return EXIT_OK
-            settings = store.get_settings()
-            if settings is None:
-                _err(NOT_SET_UP)
+        if command == "import":
+            if not _load_file_into(Account(store, _token_source()), args.file, partial=args.partial):
                 return EXIT_CONFIG
-            if command == "check":
-                return _check(settings, online=args.online)
-            text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
-            if command == "show":
-                print(text)
-                return EXIT_OK
-            args.file.write_text(text + "\n", encoding="utf-8")
-            print(f"Settings written to {args.file} (tokens are never included).")
+            print(f"Settings imported from {args.file}.")
             return EXIT_OK
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
-            _err(f"Could not write {error.filename or 'the file'}: {error.strerror or error}.")
+        settings = store.get_settings()
+        if settings is None:
+            _err(NOT_SET_UP)
             return EXIT_CONFIG
+        if command == "check":
+            return _check(settings, online=args.online)
+        text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
+        if command == "show":
+            print(text)
+            return EXIT_OK
+        with _writing(f"write {args.file}"):
+            args.file.write_text(text + "\n", encoding="utf-8")
+        print(f"Settings written to {args.file} (tokens are never included).")
+        return EXIT_OK
 
     return _with_store(args.db, configure)
 
@@ -385,13 +391,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         text = report.text()
         print(text, end="")
         if args.output:
-            try:
+            with _writing(f"save the report to {args.output}"):
                 args.output.write_text(text, encoding="utf-8")
-            except OSError as error:
-                if error.errno == errno.ENOSPC:
-                    raise
-                _err(f"Could not save the report to {args.output}: {error.strerror or error}.")
-                return EXIT_CONFIG
             print(f"Report saved to {args.output}; it holds no tokens or personal data.")
         return EXIT_CONFIG if report.problems else EXIT_OK
 
