@@ -98,6 +98,14 @@ def _id(req: ApiRequest, name: str = "id") -> int:
     return int(raw)
 
 
+def _by_id(records: dict[int, Record], req: ApiRequest, what: str, *, live: bool = False) -> Record:
+    """The record the path's id names, or Pipedrive's 404 ("Deal not found"); `live` refuses a deleted one."""
+    record = records.get(_id(req))
+    if record is None or (live and record["is_deleted"]):
+        raise not_found(f"{what} not found")
+    return record
+
+
 def _uuid(req: ApiRequest, name: str = "id") -> str:
     raw = req.path_params[name]
     if not _UUID.match(raw):
@@ -235,10 +243,7 @@ def list_pipelines(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_pipeline(pd: PipedriveState, req: ApiRequest) -> Reply:
-    pipeline = pd.pipelines.get(_id(req))
-    if pipeline is None:
-        raise not_found("Pipeline not found")
-    return ok(pipeline)
+    return ok(_by_id(pd.pipelines, req, "Pipeline"))
 
 
 def list_stages(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -249,10 +254,7 @@ def list_stages(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_stage(pd: PipedriveState, req: ApiRequest) -> Reply:
-    stage = pd.stages.get(_id(req))
-    if stage is None:
-        raise not_found("Stage not found")
-    return ok(stage)
+    return ok(_by_id(pd.stages, req, "Stage"))
 
 
 # --- persons --------------------------------------------------------------------------------------
@@ -291,13 +293,6 @@ def _person_values(pd: PipedriveState, body: Record, *, creating: bool) -> Recor
     return values
 
 
-def _live_person(pd: PipedriveState, req: ApiRequest) -> Record:
-    person = pd.persons.get(_id(req))
-    if person is None or person["is_deleted"]:
-        raise not_found("Person not found")
-    return person
-
-
 def list_persons(pd: PipedriveState, req: ApiRequest) -> Reply:
     ids = _ids_filter(req)
     owner_id, org_id, deal_id = req.int_param("owner_id"), req.int_param("org_id"), req.int_param("deal_id")
@@ -316,9 +311,7 @@ def list_persons(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_person(pd: PipedriveState, req: ApiRequest) -> Reply:
-    person = pd.persons.get(_id(req))
-    if person is None:
-        raise not_found("Person not found")
+    person = _by_id(pd.persons, req, "Person")
     return ok(_entity_out(pd, "person", person, req, PERSON_INCLUDES))
 
 
@@ -328,13 +321,13 @@ def add_person(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def update_person(pd: PipedriveState, req: ApiRequest) -> Reply:
-    person = _live_person(pd, req)
+    person = _by_id(pd.persons, req, "Person", live=True)
     values = _person_values(pd, req.json_object(), creating=False)
     return ok(_entity_out(pd, "person", pd.update_person(person["id"], values), req, PERSON_INCLUDES))
 
 
 def delete_person(pd: PipedriveState, req: ApiRequest) -> Reply:
-    person = _live_person(pd, req)
+    person = _by_id(pd.persons, req, "Person", live=True)
     person.update(is_deleted=True, update_time=pd.now())
     return ok({"id": person["id"]})
 
@@ -382,13 +375,6 @@ def _deal_values(pd: PipedriveState, body: Record, *, creating: bool) -> Record:
     return values
 
 
-def _deal(pd: PipedriveState, req: ApiRequest, *, live: bool) -> Record:
-    deal = pd.deals.get(_id(req))
-    if deal is None or (live and deal["is_deleted"]):
-        raise not_found("Deal not found")
-    return deal
-
-
 def _deal_out(pd: PipedriveState, deal: Record, req: ApiRequest) -> Record:
     return _entity_out(pd, "deal", deal, req, DEAL_INCLUDES)
 
@@ -415,7 +401,7 @@ def list_deals(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
-    return ok(_deal_out(pd, _deal(pd, req, live=False), req))
+    return ok(_deal_out(pd, _by_id(pd.deals, req, "Deal"), req))
 
 
 def add_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -423,13 +409,13 @@ def add_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def update_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
-    deal = _deal(pd, req, live=True)
+    deal = _by_id(pd.deals, req, "Deal", live=True)
     values = _deal_values(pd, req.json_object(), creating=False)
     return ok(_deal_out(pd, pd.update_deal(deal["id"], values), req))
 
 
 def delete_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
-    deal = _deal(pd, req, live=True)
+    deal = _by_id(pd.deals, req, "Deal", live=True)
     deal.update(is_deleted=True, update_time=pd.now())
     return ok({"id": deal["id"]})
 
