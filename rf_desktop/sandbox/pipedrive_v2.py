@@ -98,6 +98,18 @@ def _id(req: ApiRequest, name: str = "id") -> int:
     return int(raw)
 
 
+def _references_checked(pd: PipedriveState, entity: str, values: Record, problems: list[str]) -> Record:
+    """`values` of a person or deal whose owner and labels exist, with typed custom fields; a 400 naming
+    every record that does not exist (`problems` holds those found already)."""
+    check.existing(problems, "owner_id", values.get("owner_id"), pd.refs()["user"], "User")
+    label_options = pd.fields[entity]["label_ids"]["options"] or []
+    check.existing(problems, "label_ids", values.get("label_ids"), [o["id"] for o in label_options], "Label")
+    if problems:
+        raise schema_error(*problems)
+    values["custom_fields"] = check.custom_values(pd, entity, values.get("custom_fields"))
+    return values
+
+
 def _by_id(records: dict[int, Record], req: ApiRequest, what: str, *, live: bool = False) -> Record:
     """The record the path's id names, or Pipedrive's 404 ("Deal not found"); `live` refuses a deleted one."""
     record = records.get(_id(req))
@@ -283,14 +295,7 @@ def _person_values(pd: PipedriveState, body: Record, *, creating: bool) -> Recor
     values = check.validate(body, checks)
     if creating and not values.get("name") and not (values.get("first_name") and values.get("last_name")):
         raise schema_error("name: Required (or both first_name and last_name)")
-    problems: list[str] = []
-    check.existing(problems, "owner_id", values.get("owner_id"), pd.refs()["user"], "User")
-    label_options = pd.fields["person"]["label_ids"]["options"] or []
-    check.existing(problems, "label_ids", values.get("label_ids"), [o["id"] for o in label_options], "Label")
-    if problems:
-        raise schema_error(*problems)
-    values["custom_fields"] = check.custom_values(pd, "person", values.get("custom_fields"))
-    return values
+    return _references_checked(pd, "person", values, [])
 
 
 def list_persons(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -363,16 +368,10 @@ def _deal_values(pd: PipedriveState, body: Record, *, creating: bool) -> Record:
     values = check.validate(body, DEAL_CHECKS, required=("title",) if creating else ())
     problems: list[str] = []
     live_persons = [pid for pid, p in pd.persons.items() if not p["is_deleted"]]
-    check.existing(problems, "owner_id", values.get("owner_id"), pd.refs()["user"], "User")
     check.existing(problems, "person_id", values.get("person_id"), live_persons, "Person")
     check.existing(problems, "pipeline_id", values.get("pipeline_id"), pd.pipelines, "Pipeline")
     check.existing(problems, "stage_id", values.get("stage_id"), pd.stages, "Stage")
-    label_options = pd.fields["deal"]["label_ids"]["options"] or []
-    check.existing(problems, "label_ids", values.get("label_ids"), [o["id"] for o in label_options], "Label")
-    if problems:
-        raise schema_error(*problems)
-    values["custom_fields"] = check.custom_values(pd, "deal", values.get("custom_fields"))
-    return values
+    return _references_checked(pd, "deal", values, problems)
 
 
 def _deal_out(pd: PipedriveState, deal: Record, req: ApiRequest) -> Record:
