@@ -10,6 +10,7 @@ given somewhere to remember it, remembers) the one that answered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -66,16 +67,9 @@ def other_documented_base_urls(base_url: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class UsersPage:
-    users: list[dict[str, Any]]
-    current_page: int
-    last_page: int | None
-    total: int | None
-    has_next: bool
+class Page:
+    """One page of a Referral Factory list (users, campaigns)."""
 
-
-@dataclass(frozen=True)
-class _Page:
     items: list[dict[str, Any]]
     current_page: int
     last_page: int | None
@@ -245,7 +239,7 @@ class ReferralFactoryClient(ApiClient):
 
     # --- users ----------------------------------------------------------------------------------------
 
-    async def users_page(self, page: int, per_page: int = MAX_PER_PAGE) -> UsersPage:
+    async def users_page(self, page: int, per_page: int = MAX_PER_PAGE) -> Page:
         body = await self._call(
             "GET", "/users", params={"page": page, "per_page": min(per_page, MAX_PER_PAGE)}
         )
@@ -256,7 +250,7 @@ class ReferralFactoryClient(ApiClient):
         left_out = len(parsed.items) - len(users)
         if left_out:
             log.warning("Referral Factory listed %d users without an id on page %d.", left_out, page)
-        return UsersPage(users, parsed.current_page, parsed.last_page, parsed.total, parsed.has_next)
+        return dataclasses.replace(parsed, items=users)
 
     async def get_user(self, user_id: int) -> dict[str, Any]:
         return self._record(await self._call("GET", f"/users/{user_id}"))
@@ -305,7 +299,7 @@ class ReferralFactoryClient(ApiClient):
                 return data
         raise self._unexpected()
 
-    def _page(self, body: Any, requested: int) -> _Page:
+    def _page(self, body: Any, requested: int) -> Page:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise self._unexpected()
         links = _mapping(body.get("links"))
@@ -315,7 +309,7 @@ class ReferralFactoryClient(ApiClient):
         # the next page is asked for by number, never by following `links.next`, which could point the
         # bearer token at another host
         has_next = bool(links.get("next")) if "next" in links else (last is not None and current < last)
-        return _Page(
+        return Page(
             items=[item for item in body["data"] if isinstance(item, dict)],
             current_page=current,
             last_page=last,
