@@ -11,7 +11,6 @@ given somewhere to remember it, remembers) the one that answered.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -63,16 +62,6 @@ def other_documented_base_urls(base_url: str) -> list[str]:
     """The documented API hosts to try when `base_url` (one of them) cannot be reached; none for others."""
     url = base_url.rstrip("/")
     return [u for u in DOCUMENTED_BASE_URLS if u != url] if url in DOCUMENTED_BASE_URLS else []
-
-
-def _name_not_found(exc: BaseException) -> bool:
-    """Whether a connect failure was the host name not resolving (socket.gaierror somewhere in the chain)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, socket.gaierror):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 @dataclass(frozen=True)
@@ -198,20 +187,12 @@ class ReferralFactoryClient(ApiClient):
         ) from first_failure
 
     def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> TransientError:
-        host = self._http.base_url.host
-        if isinstance(exc, httpx.ConnectError) and _name_not_found(exc):
-            message = f"Could not find {host}. Is this computer online?"
-        elif isinstance(exc, httpx.ConnectError):
-            message = f"Could not connect to Referral Factory at {self._host()}: nothing accepted the connection."
-        elif isinstance(exc, httpx.ConnectTimeout):
-            message = f"Could not connect to Referral Factory at {self._host()}: no answer to the connection."
-        else:
-            return super()._transport_error(method, path, exc)
-        return HostUnreachableError(
-            self.service,
-            message,
-            hint="Check the Referral Factory address in Connections and the internet connection.",
-        )
+        """In the words every client uses; as a `HostUnreachableError` when the host gave no answer at all,
+        so the documented other hosts are tried."""
+        error = super()._transport_error(method, path, exc)
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return HostUnreachableError(self.service, error.message, hint=error.hint)
+        return error
 
     def _rate_limited(self, method: str, path: str, response: httpx.Response, body: Any) -> RateLimitedError:
         error = super()._rate_limited(method, path, response, body)

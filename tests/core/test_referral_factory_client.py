@@ -397,7 +397,10 @@ async def test_a_host_name_that_does_not_resolve_is_said_in_plain_words(sandbox:
     ) as rf:
         with pytest.raises(ConnectionFailedError) as caught:
             await rf.list_campaigns()
-    assert caught.value.message == "Could not find api.referral-factory.com. Is this computer online?"
+    assert caught.value.message == (
+        "Could not connect to Referral Factory at api.referral-factory.com: "
+        "no computer by that name was found (a mistyped address, or no internet connection)."
+    )
     assert "Errno" not in str(caught.value)
 
 
