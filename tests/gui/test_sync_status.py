@@ -114,6 +114,29 @@ def test_the_reason_follows_the_owner_s_share_and_the_tray_says_the_same(
     assert window.tray.icon.toolTip().splitlines()[0] == "rf-desktop: Running"
 
 
+def test_the_whole_wording_fits_a_laptop_screen_and_is_in_the_tooltip(
+    paced_controller: AppController,
+    sandbox: SandboxServer,
+    make_window: Callable[[AppController], MainWindow],
+    qtbot: QtBot,
+) -> None:
+    controller = paced_controller
+    sign_up(sandbox, first_name="Priya")
+    window = make_window(controller)
+    controller.start_engine()
+    status = window.status
+    qtbot.waitUntil(lambda: BOTH.match(status.next_check.text()) is not None, timeout=20_000)
+    status.show_notice("3 referrals qualified: Priya Sharma-Lindqvist, Bartholomew Okonkwo and 1 more")
+    window.resize(1440, 900)
+    qtbot.waitUntil(lambda: window.width() == 1440)
+    assert window.minimumSizeHint().width() <= 1440, "the window never grows past a 1440-wide screen"
+    window.resize(1000, 900)  # a small screen: the texts are cut short, the counts and tokens stay whole
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    assert status.counts.width() >= status.counts.sizeHint().width()
+    assert status.budget.width() >= status.budget.sizeHint().width()
+    assert status.next_check.toolTip().startswith(status.next_check.text() + "\n\n")
+
+
 def test_a_busy_sync_s_state_changes_share_one_count(
     controller: AppController,
     make_window: Callable[[AppController], MainWindow],

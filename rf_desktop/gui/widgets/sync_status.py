@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from rf_desktop.core.config import Settings
@@ -33,6 +34,11 @@ STATE_LABELS = {
 # How often the status bar re-reads the counts while referrals keep changing.
 COUNTS_REFRESH_MS = 500
 NOTICE_MS = 10_000
+LOOKS_EXPLAINED = (
+    "New sign-ups are read from Referral Factory every few seconds, without spending Pipedrive tokens. "
+    "Conversions are read from Pipedrive at the pace the Rules page allows for the daily budget. "
+    "Sync now (F5) looks for both at once."
+)
 
 
 def state_label(state: str, service: str = "") -> str:
@@ -127,6 +133,23 @@ def watch_share(settings: Settings) -> float:
     return settings.sync.watch_token_share
 
 
+class ElidingLabel(QLabel):
+    """A status bar text that gives up width rather than widen the window past a laptop's screen: cut
+    short with "…" when the window is narrow (its tooltip says the whole)."""
+
+    SHORTEST_CHARACTERS = 12
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        shortest = self.fontMetrics().averageCharWidth() * self.SHORTEST_CHARACTERS
+        return QSize(min(hint.width(), shortest), hint.height())
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        area = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, area.width())
+        QPainter(self).drawText(area, int(self.alignment()), text)
+
+
 class SyncStatusBar(QStatusBar):
     """Fed by the controller's signals; re-reads the counts at most twice a second."""
 
@@ -135,17 +158,12 @@ class SyncStatusBar(QStatusBar):
         self.controller = controller
         self.share = watch_share(controller.settings())
         self.pill = StatusPill()
-        self.next_check = QLabel()
-        self.notice = QLabel()
+        self.next_check = ElidingLabel()
+        self.notice = ElidingLabel()
         self.budget = QLabel()
         self.counts = QLabel()
         for label in (self.next_check, self.notice, self.budget, self.counts):
             label.setContentsMargins(8, 0, 8, 0)
-        self.next_check.setToolTip(
-            "New sign-ups are read from Referral Factory every few seconds, without spending Pipedrive "
-            "tokens. Conversions are read from Pipedrive at the pace the Rules page allows for the daily "
-            "budget. Sync now (F5) looks for both at once."
-        )
         self.addWidget(self.pill)
         self.addWidget(self.next_check)
         self.addWidget(self.notice, 1)
@@ -207,7 +225,9 @@ class SyncStatusBar(QStatusBar):
         self._show_next_check()
 
     def _show_next_check(self) -> None:
-        self.next_check.setText(timing_text(self.controller, self.share))
+        text = timing_text(self.controller, self.share)
+        self.next_check.setText(text)
+        self.next_check.setToolTip(f"{text}\n\n{LOOKS_EXPLAINED}" if text else LOOKS_EXPLAINED)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
