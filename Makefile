@@ -12,6 +12,7 @@ bench:
 	.venv/bin/python -m bench
 screenshots:
 	.venv/bin/python scripts/screenshots.py --dark
+	.venv/bin/python scripts/wizard_screenshots.py
 build:
 	.venv/bin/pip install -q -e '.[build]' && .venv/bin/pyinstaller build.spec --noconfirm
 # the Linux release in dist/ (.tar.gz with install.sh, .deb), then tested as installed

@@ -1,9 +1,11 @@
 """Screenshots of the "send test referral" wizard, page by page, for the docs.
 
-    QT_QPA_PLATFORM=offscreen python scripts/wizard_screenshots.py [docs/screenshots]
+    .venv/bin/python scripts/wizard_screenshots.py [docs/screenshots]
 
-Runs the real thing on the built-in sandbox (as the demo does): the sync, the test referral, the demo's
-salesperson and a failed run with a wrong token, and saves `wizard-<page>.png` for each page.
+Drawn at 1440 x 900 on a private X display with a window manager, as the window's screenshots are
+(`screenshots.virtual_display`). Runs the real thing on the built-in sandbox (as the demo does): the sync,
+the test referral, the demo's salesperson and a failed run with a wrong token, and saves
+`wizard-<page>.png` for each page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ os.environ.setdefault("QT_API", "pyside6")
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QWidget, QWizard
+from screenshots import WINDOW_SIZE, virtual_display  # beside this script
 
 from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
 from rf_desktop.core.store import Store
@@ -26,8 +29,6 @@ from rf_desktop.gui.app import create_application, point_at_sandbox
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.wizard import TestReferralWizard
 from rf_desktop.sandbox.server import SandboxServer
-
-SIZE = (760, 680)
 
 
 async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -46,7 +47,7 @@ def save(widget: QWidget, folder: Path, name: str) -> None:
 
 def open_wizard(controller: AppController, settings: QSettings) -> TestReferralWizard:
     wizard = TestReferralWizard(controller, ui_settings=settings)
-    wizard.resize(*SIZE)
+    wizard.resize(WINDOW_SIZE)
     wizard.show()
     return wizard
 
@@ -105,11 +106,13 @@ async def take(folder: Path) -> None:
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "docs" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
-    app = create_application([])
     import qasync  # after PySide6, so it binds to it
 
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        runner.run(take(folder))
+    with virtual_display():
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
+        app = create_application([])
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            runner.run(take(folder))
     return 0
 
 

@@ -72,6 +72,12 @@ class Keychain(TokenReader, Protocol):
     def source(self, name: str, /) -> KeySource | None: ...
 
 
+def refusals(issues: list[Issue], *, partial: bool = False) -> list[Issue]:
+    """The problems that keep settings from being saved: every error, except with `partial` a choice
+    still to be made."""
+    return [i for i in issues if i.severity == "error" and not (partial and i.missing)]
+
+
 class NotConnectedError(Exception):
     """An action needs a token that has not been added yet."""
 
@@ -218,10 +224,14 @@ class Account:
     def errors(self, settings: Settings) -> list[Issue]:
         return [issue for issue in self.issues(settings) if issue.severity == "error"]
 
-    def save(self, settings: Settings) -> list[Issue]:
-        """Validate; save when there is no error, then tell the listeners. Returns the problems found."""
-        issues = self.issues(settings)
-        if any(issue.severity == "error" for issue in issues):
+    def save(self, settings: Settings, *, partial: bool = False, from_file: bool = False) -> list[Issue]:
+        """Validate; save when nothing refuses it (`refusals`), then tell the listeners. Returns the problems
+        found. `partial` lets choices still to be made through, for settings finished later in the app.
+        Settings `from_file` were written elsewhere, not against the Pipedrive schema held here (which may
+        be older than the file), so they are checked on their own; `config check --online` checks them
+        against the accounts."""
+        issues = validate(settings) if from_file else self.issues(settings)
+        if refusals(issues, partial=partial):
             return issues
         self.store.save_settings(settings)
         self._changed(Change.SETTINGS)

@@ -28,9 +28,9 @@ from rf_desktop import __version__
 from rf_desktop.core.config import Settings, check_campaigns, source_label, validate
 from rf_desktop.core.connections import load_schema, pipedrive_api_base
 from rf_desktop.core.http import ApiError, redact
-from rf_desktop.core.pipedrive import PipedriveClient
+from rf_desktop.core.pipedrive import PipedriveClient, refused_at_the_door
 from rf_desktop.core.referral_factory import ReferralFactoryClient
-from rf_desktop.core.schema import PipedriveSchema, split_target
+from rf_desktop.core.schema import ITEM, PipedriveSchema, referral_code_field, split_target
 from rf_desktop.core.secrets import ENV_VARS, PD_TOKEN, RF_TOKEN, SecretsError, TokenStore
 from rf_desktop.core.token_costs import cost_of
 
@@ -98,6 +98,7 @@ class _Answer:
     path: str
     headers: httpx.Headers
     body: Any
+    charged: bool  # Pipedrive counts it against the day's token budget
     received_at: datetime
     elapsed: float  # seconds between sending the request and reading the whole answer
 
@@ -118,7 +119,10 @@ class _Recorder:
         received_at = self._now()
         elapsed = response.elapsed.total_seconds()  # known once the body is read
         request = response.request
-        self.answers.append(_Answer(request.method, request.url.path, response.headers, body, received_at, elapsed))
+        charged = not refused_at_the_door(response)
+        self.answers.append(
+            _Answer(request.method, request.url.path, response.headers, body, charged, received_at, elapsed)
+        )
 
     def bodies(self, path_end: str) -> list[Any]:
         return [a.body for a in self.answers if a.path.endswith(path_end)]
@@ -305,7 +309,7 @@ async def _pipedrive(
     report.add(PD_AREA, "pipelines", "ok" if schema.pipelines else "problem", pipelines or "none")
     _rate_headers(report, recorder)
     # the API path follows the base URL's own path (a proxy's, or the sandbox's /pd)
-    spent = sum(cost_of(a.method, a.path[a.path.find("/api/") :]) for a in recorder.answers)
+    spent = sum(cost_of(a.method, a.path[a.path.find("/api/") :]) for a in recorder.answers if a.charged)
     report.add(PD_AREA, "cost of this check", "ok", f"{spent} Pipedrive API tokens of today's budget")
     _clock(report, PD_AREA, recorder)
     return schema
@@ -314,8 +318,8 @@ async def _pipedrive(
 def _referral_code_field(report: DoctorReport, settings: Settings, schema: PipedriveSchema) -> None:
     target = settings.referral_code_target()
     if target is None:
-        found = next((f for f in schema.deal_fields if f.name.casefold() == "referral code"), None)
-        target = f"item:{found.code}" if found else None
+        found = referral_code_field(schema)
+        target = f"{ITEM}:{found.code}" if found else None
     if target is None:
         report.add(PD_AREA, "Referral Code field", "problem", "not found on deals or leads; the app can create it")
         return

@@ -121,9 +121,8 @@ def export_log_csv(
         tmp_name = None
         return written
     except OSError as error:
-        raise type(error)(
-            error.errno, f"Could not export the sync log: {error.strerror}", str(dest)
-        ) from error
+        # the destination, not the temporary file beside it; the callers word the sentence around it
+        raise type(error)(error.errno, error.strerror, str(dest)) from error
     finally:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)

@@ -18,11 +18,11 @@ import getpass
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rf_desktop.core import http
-from rf_desktop.core.account import Account
+from rf_desktop.core.account import Account, refusals
 from rf_desktop.core.config import ConfigError, Issue, Settings, check_campaigns, validate
 from rf_desktop.core.connections import load_schema, pipedrive_client, referral_factory_client
 from rf_desktop.core.doctor import examine
@@ -98,11 +98,27 @@ def _exit_for_api_error(error: ApiError) -> int:
     return EXIT_CONFIG if isinstance(error, AuthError) else EXIT_UNREACHABLE
 
 
+class _NotWrittenError(Exception):
+    """A file the owner named could not be written, for another reason than a full disk."""
+
+
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Around writing a file the owner named: a full disk goes on to `_guarded`, as everywhere else; any
+    other failure becomes one message, "Could not {what}: why.", and the settings exit code."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise
+        raise _NotWrittenError(f"Could not {what}: {error.strerror or error}.") from None
+
+
 def _guarded(command: Callable[[], int]) -> int:
     """Run a command; a settings, keychain, database or disk problem is one clear message and its code."""
     try:
         return command()
-    except (ConfigError, SecretsError, AlreadySyncingError) as error:
+    except (ConfigError, SecretsError, AlreadySyncingError, _NotWrittenError) as error:
         _err(str(error))
         return EXIT_CONFIG
     except StoreError as error:
@@ -142,25 +158,19 @@ def _read_settings_file(path: Path) -> Settings:
     return Settings.from_json(data, strict=True)
 
 
-def _refusals(settings: Settings, *, partial: bool) -> list[Issue]:
-    """The errors that keep settings from being stored: any wrong value, and (unless `partial`) anything
-    missing."""
-    return [i for i in validate(settings) if i.severity == "error" and not (partial and i.missing)]
-
-
 def _print_issues(issues: list[Issue]) -> None:
     for issue in issues:
         _err(f"{issue.path}: {issue.message}")
 
 
-def _load_file_into(store: Store, path: Path, *, partial: bool) -> bool:
-    """Store the settings in `path`, or print why not; a file with problems never replaces the settings."""
+def _load_file_into(account: Account, path: Path, *, partial: bool) -> bool:
+    """Save the settings in `path`, or print why not; a file with problems never replaces the settings."""
     try:
         settings = _read_settings_file(path)
     except ConfigError as error:
         _err(f"{error} Nothing was imported; the settings are unchanged.")
         return False
-    refused = _refusals(settings, partial=partial)
+    refused = refusals(account.save(settings, partial=partial, from_file=True), partial=partial)
     if refused:
         _print_issues(refused)
         if not partial and all(i.missing for i in refused):
@@ -169,7 +179,6 @@ def _load_file_into(store: Store, path: Path, *, partial: bool) -> bool:
             advice = "Correct the file."
         _err(f"Nothing was imported from {path}; the settings are unchanged. {advice}")
         return False
-    store.save_settings(settings)
     return True
 
 
@@ -188,14 +197,13 @@ def _missing_tokens(tokens: TokenStore) -> list[str]:
     return [name for name in TOKEN_NAMES if not tokens.get(name)]
 
 
-async def _sync(store: Store, tokens: TokenStore, once: bool) -> int:
-    # the account reads each token once per process: a keychain may prompt, and the engine asks every cycle
-    engine = SyncEngine(Account(store, tokens), hint=lambda error: cli_hint(error, once=once))
+async def _sync(account: Account, once: bool) -> int:
+    engine = SyncEngine(account, hint=lambda error: cli_hint(error, once=once))
     engine.subscribe(_print_event)
     if once:
         summary = await engine.run_once()
         print(f"Summary: {summary.line()}", flush=True)
-        return _exit_after_once(engine.state, store)
+        return _exit_after_once(engine.state, account.store)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # Windows has no signal handlers here: Ctrl+C still raises KeyboardInterrupt
@@ -229,26 +237,28 @@ def _exit_after_once(state: str, store: Store) -> int:
 
 def run_sync(args: argparse.Namespace) -> int:
     def sync(store: Store) -> int:
+        tokens = _token_source()
+        # the account reads each token once per process: a keychain may prompt, and the engine asks every cycle
+        account = Account(store, tokens)
         try:
-            if args.config and not _load_file_into(store, args.config, partial=False):
+            if args.config and not _load_file_into(account, args.config, partial=False):
                 return EXIT_CONFIG
-            settings = store.get_settings()
+            settings = account.saved_settings()
             if settings is None:
                 _err(NOT_SET_UP)
                 return EXIT_CONFIG
-            problems = [i for i in validate(settings) if i.severity == "error"]
+            problems = refusals(validate(settings))
             if problems:
                 _print_issues(problems)
                 _err("Fix the settings in the app, or with `rf-desktop config import FILE`.")
                 return EXIT_CONFIG
-            tokens = _token_source()
             missing = _missing_tokens(tokens)
             for name in missing:
                 _err(f"The {name} token is missing. {set_token_hint(name)}")
             if missing:
                 return EXIT_CONFIG
             with InstanceLock(store.path):
-                return asyncio.run(_sync(store, tokens, args.once))
+                return asyncio.run(_sync(account, args.once))
         except KeyboardInterrupt:
             return EXIT_OK
 
@@ -269,13 +279,8 @@ def run_export_log(args: argparse.Namespace) -> int:
                 count = export_log_csv(store, stream, level=args.level)
             print(f"Wrote {count} log rows to {args.output}")
             return EXIT_OK
-        try:
+        with _writing(f"write the CSV file {args.output}"):
             count = export_log_csv(store, args.output, level=args.level)
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
-            _err(f"Could not write the CSV file {args.output}: {error.strerror or error}.")
-            return EXIT_CONFIG
         print(f"Wrote {count} log rows to {args.output}")
         return EXIT_OK
 
@@ -291,30 +296,25 @@ def run_config(args: argparse.Namespace) -> int:
         return _token_command(command, args.service)
 
     def configure(store: Store) -> int:
-        try:
-            if command == "import":
-                if not _load_file_into(store, args.file, partial=args.partial):
-                    return EXIT_CONFIG
-                print(f"Settings imported from {args.file}.")
-                return EXIT_OK
-            settings = store.get_settings()
-            if settings is None:
-                _err(NOT_SET_UP)
+        if command == "import":
+            if not _load_file_into(Account(store, _token_source()), args.file, partial=args.partial):
                 return EXIT_CONFIG
-            if command == "check":
-                return _check(settings, online=args.online)
-            text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
-            if command == "show":
-                print(text)
-                return EXIT_OK
-            args.file.write_text(text + "\n", encoding="utf-8")
-            print(f"Settings written to {args.file} (tokens are never included).")
+            print(f"Settings imported from {args.file}.")
             return EXIT_OK
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
-            _err(f"Could not write {error.filename or 'the file'}: {error.strerror or error}.")
+        settings = store.get_settings()
+        if settings is None:
+            _err(NOT_SET_UP)
             return EXIT_CONFIG
+        if command == "check":
+            return _check(settings, online=args.online)
+        text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
+        if command == "show":
+            print(text)
+            return EXIT_OK
+        with _writing(f"write {args.file}"):
+            args.file.write_text(text + "\n", encoding="utf-8")
+        print(f"Settings written to {args.file} (tokens are never included).")
+        return EXIT_OK
 
     return _with_store(args.db, configure)
 
@@ -391,13 +391,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         text = report.text()
         print(text, end="")
         if args.output:
-            try:
+            with _writing(f"save the report to {args.output}"):
                 args.output.write_text(text, encoding="utf-8")
-            except OSError as error:
-                if error.errno == errno.ENOSPC:
-                    raise
-                _err(f"Could not save the report to {args.output}: {error.strerror or error}.")
-                return EXIT_CONFIG
             print(f"Report saved to {args.output}; it holds no tokens or personal data.")
         return EXIT_CONFIG if report.problems else EXIT_OK
 

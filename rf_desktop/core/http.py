@@ -16,6 +16,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -283,8 +284,20 @@ _UNREACHABLE_REASONS = (
 )
 
 
+def name_not_found(exc: BaseException) -> bool:
+    """Whether a connect failure was the host name not resolving (socket.gaierror somewhere in the chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def unreachable_reason(exc: httpx.TransportError) -> str:
     """Why an address could not be reached, in plain words."""
+    if name_not_found(exc):
+        return _UNREACHABLE_REASONS[0][1]
     if isinstance(exc, httpx.ConnectTimeout):
         return "it did not answer in time"
     if isinstance(exc, httpx.UnsupportedProtocol):

@@ -22,7 +22,7 @@ from typing import Any
 
 from rf_desktop.core.config import Settings
 from rf_desktop.core.http import NotFoundError
-from rf_desktop.core.referral_factory import ReferralFactoryClient, UsersPage
+from rf_desktop.core.referral_factory import Page, ReferralFactoryClient
 from rf_desktop.core.store import PENDING, Referral, Store
 
 # the mark of one campaign: the highest user id that intake has looked at for it
@@ -72,7 +72,7 @@ def _reaches(users: list[dict[str, Any]], floor: int | None) -> bool:
     return floor is None or any(int(u["id"]) <= floor for u in users)
 
 
-async def _last_page(first: UsersPage, fetch: Callable[[int], Awaitable[UsersPage]]) -> int:
+async def _last_page(first: Page, fetch: Callable[[int], Awaitable[Page]]) -> int:
     """The last page with users. Without a page count in the list, doubling the page number until a page
     is empty, then halving the gap, costs about 2·log2(pages) requests instead of one per page."""
     if first.last_page is not None:
@@ -82,7 +82,7 @@ async def _last_page(first: UsersPage, fetch: Callable[[int], Awaitable[UsersPag
     low, high = 1, 2  # `low` has users and a next page; `high` is to be tried
     while True:
         page = await fetch(high)
-        if not page.users:
+        if not page.items:
             break
         if not page.has_next:
             return high
@@ -90,9 +90,9 @@ async def _last_page(first: UsersPage, fetch: Callable[[int], Awaitable[UsersPag
     while high - low > 1:  # users on `low`, none on `high`
         middle = (low + high) // 2
         page = await fetch(middle)
-        if page.users and not page.has_next:
+        if page.items and not page.has_next:
             return middle
-        low, high = (middle, high) if page.users else (low, middle)
+        low, high = (middle, high) if page.items else (low, middle)
     return low
 
 
@@ -103,32 +103,32 @@ async def _pages_above(
     only enough of the list to find the newest user. `position` is the page where the newest user was
     found last time in an oldest-first list."""
     first = await rf.users_page(1, PER_PAGE)
-    if not first.users:
+    if not first.items:
         return
-    if _newest_first(first.users):
+    if _newest_first(first.items):
         number, current = 1, first
         while True:
-            yield number, current.users
-            if _reaches(current.users, floor) or not current.has_next:
+            yield number, current.items
+            if _reaches(current.items, floor) or not current.has_next:
                 return
             number += 1
             current = await rf.users_page(number, PER_PAGE)
-            if not current.users:
+            if not current.items:
                 return
     pages = {1: first}
 
-    async def fetch(n: int) -> UsersPage:
+    async def fetch(n: int) -> Page:
         if n not in pages:
             pages[n] = await rf.users_page(n, PER_PAGE)
         return pages[n]
 
     number = max(1, position or await _last_page(first, fetch))
     current = await fetch(number)
-    while number > 1 and (not current.users or (floor is not None and not _reaches(current.users, floor))):
+    while number > 1 and (not current.items or (floor is not None and not _reaches(current.items, floor))):
         number -= 1
         current = await fetch(number)
-    while current.users:
-        yield number, current.users
+    while current.items:
+        yield number, current.items
         if not current.has_next:
             return
         number += 1

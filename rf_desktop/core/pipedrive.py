@@ -38,6 +38,13 @@ PAGE_LIMIT = 500
 SEARCH_PAGE_LIMIT = 100
 
 
+def refused_at_the_door(response: httpx.Response) -> bool:
+    """Turned away before any work (a rejected token, a rate limit, an edge's HTML block): not charged to
+    the day's token budget."""
+    status = response.status_code
+    return status in (401, 429) or (status == 403 and is_html(response))
+
+
 @dataclass(frozen=True)
 class DealsPage:
     items: list[dict[str, Any]]
@@ -123,9 +130,8 @@ class PipedriveClient(ApiClient):
             self.burst.observe(method, path, response.status_code, response.headers)
         if self.budget is None:
             return
-        status = response.status_code
-        if status in (401, 429) or (status == 403 and is_html(response)):
-            # refused at the door, so not charged; the headers may still say what is left
+        if refused_at_the_door(response):
+            # the headers may still say what is left
             self.budget.correct(response.headers)
         else:
             self.budget.record(method, path, response.headers)

@@ -10,8 +10,8 @@ given somewhere to remember it, remembers) the one that answered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import socket
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -32,6 +32,7 @@ from rf_desktop.core.http import (
     RateLimitedError,
     RetryPolicy,
     TransientError,
+    name_not_found,
 )
 
 log = logging.getLogger(__name__)
@@ -65,27 +66,10 @@ def other_documented_base_urls(base_url: str) -> list[str]:
     return [u for u in DOCUMENTED_BASE_URLS if u != url] if url in DOCUMENTED_BASE_URLS else []
 
 
-def _name_not_found(exc: BaseException) -> bool:
-    """Whether a connect failure was the host name not resolving (socket.gaierror somewhere in the chain)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, socket.gaierror):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 @dataclass(frozen=True)
-class UsersPage:
-    users: list[dict[str, Any]]
-    current_page: int
-    last_page: int | None
-    total: int | None
-    has_next: bool
+class Page:
+    """One page of a Referral Factory list (users, campaigns)."""
 
-
-@dataclass(frozen=True)
-class _Page:
     items: list[dict[str, Any]]
     current_page: int
     last_page: int | None
@@ -198,20 +182,17 @@ class ReferralFactoryClient(ApiClient):
         ) from first_failure
 
     def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> TransientError:
-        host = self._http.base_url.host
-        if isinstance(exc, httpx.ConnectError) and _name_not_found(exc):
-            message = f"Could not find {host}. Is this computer online?"
-        elif isinstance(exc, httpx.ConnectError):
-            message = f"Could not connect to Referral Factory at {self._host()}: nothing accepted the connection."
-        elif isinstance(exc, httpx.ConnectTimeout):
-            message = f"Could not connect to Referral Factory at {self._host()}: no answer to the connection."
-        else:
-            return super()._transport_error(method, path, exc)
-        return HostUnreachableError(
-            self.service,
-            message,
-            hint="Check the Referral Factory address in Connections and the internet connection.",
-        )
+        if isinstance(exc, httpx.ConnectError) and name_not_found(exc):
+            return HostUnreachableError(
+                self.service,
+                f"Could not find {self._http.base_url.host}. Is this computer online?",
+                hint=f"Check the internet connection, and the {self.service} address under Advanced.",
+            )
+        error = super()._transport_error(method, path, exc)
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            # no answer at all from this host: the other documented host may still answer
+            return HostUnreachableError(self.service, error.message, hint=error.hint)
+        return error
 
     def _rate_limited(self, method: str, path: str, response: httpx.Response, body: Any) -> RateLimitedError:
         error = super()._rate_limited(method, path, response, body)
@@ -258,7 +239,7 @@ class ReferralFactoryClient(ApiClient):
 
     # --- users ----------------------------------------------------------------------------------------
 
-    async def users_page(self, page: int, per_page: int = MAX_PER_PAGE) -> UsersPage:
+    async def users_page(self, page: int, per_page: int = MAX_PER_PAGE) -> Page:
         body = await self._call(
             "GET", "/users", params={"page": page, "per_page": min(per_page, MAX_PER_PAGE)}
         )
@@ -269,7 +250,7 @@ class ReferralFactoryClient(ApiClient):
         left_out = len(parsed.items) - len(users)
         if left_out:
             log.warning("Referral Factory listed %d users without an id on page %d.", left_out, page)
-        return UsersPage(users, parsed.current_page, parsed.last_page, parsed.total, parsed.has_next)
+        return dataclasses.replace(parsed, items=users)
 
     async def get_user(self, user_id: int) -> dict[str, Any]:
         return self._record(await self._call("GET", f"/users/{user_id}"))
@@ -318,7 +299,7 @@ class ReferralFactoryClient(ApiClient):
                 return data
         raise self._unexpected()
 
-    def _page(self, body: Any, requested: int) -> _Page:
+    def _page(self, body: Any, requested: int) -> Page:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise self._unexpected()
         links = _mapping(body.get("links"))
@@ -328,7 +309,7 @@ class ReferralFactoryClient(ApiClient):
         # the next page is asked for by number, never by following `links.next`, which could point the
         # bearer token at another host
         has_next = bool(links.get("next")) if "next" in links else (last is not None and current < last)
-        return _Page(
+        return Page(
             items=[item for item in body["data"] if isinstance(item, dict)],
             current_page=current,
             last_page=last,

@@ -369,6 +369,9 @@ async def open_session(
     return Session(controller, window)
 
 
+READY_LINE = "rf-desktop is ready."
+
+
 async def main(
     app: QApplication, demo: bool, db_path: Path | None, ui_settings: QSettings | None = None
 ) -> int:
@@ -382,6 +385,9 @@ async def main(
             return session
         try:
             session.window.quitRequested.connect(quit_requested.set)
+            await asyncio.sleep(0)  # the window's first paint was queued before this
+            # for the terminal that started it: the window can be used now
+            print(READY_LINE, file=sys.stderr, flush=True)
             await quit_requested.wait()
             return 0
         finally:

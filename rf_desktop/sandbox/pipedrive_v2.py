@@ -98,6 +98,26 @@ def _id(req: ApiRequest, name: str = "id") -> int:
     return int(raw)
 
 
+def _references_checked(pd: PipedriveState, entity: str, values: Record, problems: list[str]) -> Record:
+    """`values` of a person or deal whose owner and labels exist, with typed custom fields; a 400 naming
+    every record that does not exist (`problems` holds those found already)."""
+    check.existing(problems, "owner_id", values.get("owner_id"), pd.refs()["user"], "User")
+    label_options = pd.fields[entity]["label_ids"]["options"] or []
+    check.existing(problems, "label_ids", values.get("label_ids"), [o["id"] for o in label_options], "Label")
+    if problems:
+        raise schema_error(*problems)
+    values["custom_fields"] = check.custom_values(pd, entity, values.get("custom_fields"))
+    return values
+
+
+def _by_id(records: dict[int, Record], req: ApiRequest, what: str, *, live: bool = False) -> Record:
+    """The record the path's id names, or Pipedrive's 404 ("Deal not found"); `live` refuses a deleted one."""
+    record = records.get(_id(req))
+    if record is None or (live and record["is_deleted"]):
+        raise not_found(f"{what} not found")
+    return record
+
+
 def _uuid(req: ApiRequest, name: str = "id") -> str:
     raw = req.path_params[name]
     if not _UUID.match(raw):
@@ -235,10 +255,7 @@ def list_pipelines(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_pipeline(pd: PipedriveState, req: ApiRequest) -> Reply:
-    pipeline = pd.pipelines.get(_id(req))
-    if pipeline is None:
-        raise not_found("Pipeline not found")
-    return ok(pipeline)
+    return ok(_by_id(pd.pipelines, req, "Pipeline"))
 
 
 def list_stages(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -249,10 +266,7 @@ def list_stages(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_stage(pd: PipedriveState, req: ApiRequest) -> Reply:
-    stage = pd.stages.get(_id(req))
-    if stage is None:
-        raise not_found("Stage not found")
-    return ok(stage)
+    return ok(_by_id(pd.stages, req, "Stage"))
 
 
 # --- persons --------------------------------------------------------------------------------------
@@ -281,21 +295,7 @@ def _person_values(pd: PipedriveState, body: Record, *, creating: bool) -> Recor
     values = check.validate(body, checks)
     if creating and not values.get("name") and not (values.get("first_name") and values.get("last_name")):
         raise schema_error("name: Required (or both first_name and last_name)")
-    problems: list[str] = []
-    check.existing(problems, "owner_id", values.get("owner_id"), pd.refs()["user"], "User")
-    label_options = pd.fields["person"]["label_ids"]["options"] or []
-    check.existing(problems, "label_ids", values.get("label_ids"), [o["id"] for o in label_options], "Label")
-    if problems:
-        raise schema_error(*problems)
-    values["custom_fields"] = check.custom_values(pd, "person", values.get("custom_fields"))
-    return values
-
-
-def _live_person(pd: PipedriveState, req: ApiRequest) -> Record:
-    person = pd.persons.get(_id(req))
-    if person is None or person["is_deleted"]:
-        raise not_found("Person not found")
-    return person
+    return _references_checked(pd, "person", values, [])
 
 
 def list_persons(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -316,9 +316,7 @@ def list_persons(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_person(pd: PipedriveState, req: ApiRequest) -> Reply:
-    person = pd.persons.get(_id(req))
-    if person is None:
-        raise not_found("Person not found")
+    person = _by_id(pd.persons, req, "Person")
     return ok(_entity_out(pd, "person", person, req, PERSON_INCLUDES))
 
 
@@ -328,13 +326,13 @@ def add_person(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def update_person(pd: PipedriveState, req: ApiRequest) -> Reply:
-    person = _live_person(pd, req)
+    person = _by_id(pd.persons, req, "Person", live=True)
     values = _person_values(pd, req.json_object(), creating=False)
     return ok(_entity_out(pd, "person", pd.update_person(person["id"], values), req, PERSON_INCLUDES))
 
 
 def delete_person(pd: PipedriveState, req: ApiRequest) -> Reply:
-    person = _live_person(pd, req)
+    person = _by_id(pd.persons, req, "Person", live=True)
     person.update(is_deleted=True, update_time=pd.now())
     return ok({"id": person["id"]})
 
@@ -370,23 +368,10 @@ def _deal_values(pd: PipedriveState, body: Record, *, creating: bool) -> Record:
     values = check.validate(body, DEAL_CHECKS, required=("title",) if creating else ())
     problems: list[str] = []
     live_persons = [pid for pid, p in pd.persons.items() if not p["is_deleted"]]
-    check.existing(problems, "owner_id", values.get("owner_id"), pd.refs()["user"], "User")
     check.existing(problems, "person_id", values.get("person_id"), live_persons, "Person")
     check.existing(problems, "pipeline_id", values.get("pipeline_id"), pd.pipelines, "Pipeline")
     check.existing(problems, "stage_id", values.get("stage_id"), pd.stages, "Stage")
-    label_options = pd.fields["deal"]["label_ids"]["options"] or []
-    check.existing(problems, "label_ids", values.get("label_ids"), [o["id"] for o in label_options], "Label")
-    if problems:
-        raise schema_error(*problems)
-    values["custom_fields"] = check.custom_values(pd, "deal", values.get("custom_fields"))
-    return values
-
-
-def _deal(pd: PipedriveState, req: ApiRequest, *, live: bool) -> Record:
-    deal = pd.deals.get(_id(req))
-    if deal is None or (live and deal["is_deleted"]):
-        raise not_found("Deal not found")
-    return deal
+    return _references_checked(pd, "deal", values, problems)
 
 
 def _deal_out(pd: PipedriveState, deal: Record, req: ApiRequest) -> Record:
@@ -415,7 +400,7 @@ def list_deals(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def get_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
-    return ok(_deal_out(pd, _deal(pd, req, live=False), req))
+    return ok(_deal_out(pd, _by_id(pd.deals, req, "Deal"), req))
 
 
 def add_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
@@ -423,13 +408,13 @@ def add_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
 
 
 def update_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
-    deal = _deal(pd, req, live=True)
+    deal = _by_id(pd.deals, req, "Deal", live=True)
     values = _deal_values(pd, req.json_object(), creating=False)
     return ok(_deal_out(pd, pd.update_deal(deal["id"], values), req))
 
 
 def delete_deal(pd: PipedriveState, req: ApiRequest) -> Reply:
-    deal = _deal(pd, req, live=True)
+    deal = _by_id(pd.deals, req, "Deal", live=True)
     deal.update(is_deleted=True, update_time=pd.now())
     return ok({"id": deal["id"]})
 

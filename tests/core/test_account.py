@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from rf_desktop.core.account import Account, Change
-from rf_desktop.core.config import CONNECTIONS, MAPPING, RULES, Issue, Settings
+from rf_desktop.core.account import Account, Change, refusals
+from rf_desktop.core.config import CONNECTIONS, MAPPING, RULES, FieldMap, Issue, Settings
 from rf_desktop.core.engine import SyncEngine
 from rf_desktop.core.events import NOT_CONFIGURED, StateChanged
 from rf_desktop.core.http import ValidationError
@@ -84,6 +84,29 @@ def test_saving_validates_once_and_returns_the_problems(account: Account, store:
     assert not account.errors(fine)
     fine.mappings = []  # changed in place after it was checked
     assert account.errors(fine), "the settings are checked as they are now"
+
+
+def test_settings_from_a_file_are_checked_on_their_own_and_may_be_left_unfinished(
+    account: Account, store: Store
+) -> None:
+    asyncio.run(account.refresh_schema())
+    changes = heard(account)
+    # mapped to a field made in Pipedrive after the schema held here was fetched
+    from_elsewhere = account.settings().copy()
+    from_elsewhere.mappings.append(FieldMap("source", f"item:{'a' * 40}", "Made Later"))
+    assert refusals(account.save(from_elsewhere)), "the schema held here has no such field"
+    assert not refusals(account.save(from_elsewhere, from_file=True))
+    assert store.get_settings() == from_elsewhere
+
+    unfinished = from_elsewhere.copy()
+    unfinished.referral_factory.campaign_ids = []
+    assert refusals(account.save(unfinished, from_file=True)), "a choice still to make"
+    assert not refusals(account.save(unfinished, partial=True, from_file=True), partial=True)
+    assert store.get_settings() == unfinished
+    unfinished.sync.poll_seconds = 1
+    assert refusals(account.save(unfinished, partial=True, from_file=True), partial=True), "a wrong value"
+    assert store.get_settings() != unfinished
+    assert changes == [Change.SETTINGS, Change.SETTINGS]
 
 
 def test_each_problem_names_the_page_that_fixes_it() -> None:

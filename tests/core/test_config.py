@@ -162,7 +162,7 @@ def test_missing_choices_are_told_apart_from_wrong_values() -> None:
     missing = [i for i in validate(Settings()) if i.severity == "error"]
     assert missing and all(i.missing for i in missing), missing
     settings = Settings()
-    settings.sync.poll_seconds = 2
+    settings.sync.poll_seconds = 1
     settings.defaults.currency = "euro"
     wrong = {i.path for i in validate(settings) if i.severity == "error" and not i.missing}
     assert wrong == {"sync.poll_seconds", "defaults.currency"}

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from rf_desktop.core.config import Settings
-from rf_desktop.core.doctor import DoctorReport, describe_users_list, examine
+from rf_desktop.core.doctor import RATE_HEADERS, DoctorReport, describe_users_list, examine
+from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.secrets import TokenStore
+from rf_desktop.sandbox.referral_factory import ENVELOPES, LIST_ORDERS, PER_PAGE_MODES
 from rf_desktop.sandbox.server import SandboxServer
 from tests.e2e.helpers import admin, field_code, sandbox_settings, sign_up
 from tests.keychains import MemoryKeyring
@@ -96,6 +98,22 @@ def test_a_rejected_token_and_a_deleted_field_are_problems(sandbox: SandboxServe
     assert len(report.problems) >= 2 and "problems found." in report.text()
 
 
+def test_an_unmapped_referral_code_field_is_found_as_the_sync_finds_it(sandbox: SandboxServer) -> None:
+    # the owner made the field by hand, with a name of their own, and has not mapped it yet
+    settings = sandbox_settings(sandbox, mappings=Settings().mappings)
+    admin(sandbox, "POST", "/seed", {"with_referral_fields": False})
+
+    async def create_field() -> None:
+        async with PipedriveClient(sandbox.pd_base_url, sandbox.state.pd.token) as pd:
+            await pd.create_deal_field("referral-code")
+
+    asyncio.run(create_field())
+    report = _examine(settings, _tokens(sandbox))
+
+    assert _detail(report, "Pipedrive", "Referral Code field on leads") == ("ok", "'referral-code' (varchar)")
+    assert _detail(report, "Pipedrive", "Referral Code field on deals") == ("ok", "'referral-code' (varchar)")
+
+
 def test_a_missing_token_is_a_problem_and_the_other_account_is_still_checked(sandbox: SandboxServer) -> None:
     tokens = TokenStore(MemoryKeyring(), environ={"RF_DESKTOP_PIPEDRIVE_TOKEN": sandbox.state.pd.token})
     report = _examine(sandbox_settings(sandbox), tokens)
@@ -173,3 +191,61 @@ def test_a_list_without_the_documented_fields_is_a_problem() -> None:
     checks = describe_users_list([{"data": [{"id": 1}]}], 5)
     assert checks[0].status == "problem" and "absent: links.next, meta.current_page" in checks[0].detail
     assert describe_users_list([{"users": []}], 5)[0].status == "problem"
+
+
+# --- against every shape the sandbox plays ---
+
+PAGING = {
+    "laravel": "data, links.next, meta.current_page, meta.last_page, meta.total, meta.per_page",
+    "minimal": "data, links.next, meta.current_page; absent: meta.last_page, meta.total, meta.per_page",
+}
+PAGE_SIZE = {
+    "honoured": ("ok", "asked for 5 a page, got 5 (honoured)"),
+    "ignored": ("note", "asked for 5 a page, got 25: per_page is ignored"),
+}
+ORDER = {"oldest_first": "oldest first (rising ids)", "newest_first": "newest first (falling ids)"}
+
+
+@pytest.mark.parametrize("per_page", PER_PAGE_MODES)
+@pytest.mark.parametrize("envelope", ENVELOPES)
+@pytest.mark.parametrize("order", LIST_ORDERS)
+def test_the_report_states_the_users_list_the_sandbox_plays(
+    sandbox: SandboxServer, order: str, envelope: str, per_page: str
+) -> None:
+    for i in range(30):  # with the seeded referrer, more users than one page of 25
+        sign_up(sandbox, f"Shape{i}", f"shape{i}@example.com")
+    admin(sandbox, "PUT", "/rf/shape", {"order": order, "envelope": envelope, "per_page": per_page})
+
+    report = _examine(sandbox_settings(sandbox), _tokens(sandbox))
+
+    assert report.problems == [], report.text()
+    assert _detail(report, "Referral Factory", "users list paging") == ("ok", PAGING[envelope])
+    assert _detail(report, "Referral Factory", "users page size") == PAGE_SIZE[per_page]
+    assert _detail(report, "Referral Factory", "users order") == ("ok", ORDER[order])
+
+
+def test_the_report_states_that_pipedrive_sends_no_rate_limit_headers(sandbox: SandboxServer) -> None:
+    admin(sandbox, "PUT", "/pd/shape", {"rate_limit_headers": False})
+
+    report = _examine(sandbox_settings(sandbox), _tokens(sandbox))
+
+    assert report.problems == [], report.text()
+    answers = {_detail(report, "Pipedrive", header) for header in RATE_HEADERS}
+    assert len(answers) == 1, answers
+    status, detail = answers.pop()
+    assert status == "note" and detail.startswith("absent from all ") and detail.endswith(" answers")
+
+
+def test_the_cost_of_the_check_leaves_out_the_calls_pipedrive_turned_away(sandbox: SandboxServer) -> None:
+    # calls to users/me refused with 429 before any work, as a busy company's would be: never charged
+    admin(sandbox, "PUT", "/faults/pd", {"rate_429": 0.5, "seed": 4, "only_paths": ["/users/me"]})
+    used_before = admin(sandbox, "GET", "/stats")["pd"]["usage"]["tokens_used_today"]
+
+    report = _examine(sandbox_settings(sandbox), _tokens(sandbox))
+
+    assert admin(sandbox, "GET", "/stats")["pd"]["faults"].get("429", 0) > 0, "the check met a refusal"
+    spent = admin(sandbox, "GET", "/stats")["pd"]["usage"]["tokens_used_today"] - used_before
+    assert _detail(report, "Pipedrive", "cost of this check") == (
+        "ok",
+        f"{spent} Pipedrive API tokens of today's budget",
+    )

@@ -99,7 +99,7 @@ async def test_users_pages_cover_every_user_exactly_once(
         page = await rf.users_page(page_number, per_page=10)
         assert page.current_page == page_number
         assert (page.last_page, page.total) == (3, 25)  # the two seeded referrers plus 23 guests
-        seen += [u["id"] for u in page.users]
+        seen += [u["id"] for u in page.items]
         if not page.has_next:
             break
         page_number += 1
@@ -113,7 +113,7 @@ async def test_per_page_is_capped_at_the_api_maximum(
 ) -> None:
     sign_up(sandbox, 3)
     page = await rf.users_page(1, per_page=10_000)
-    assert len(page.users) == 5 and not page.has_next
+    assert len(page.items) == 5 and not page.has_next
 
 
 async def test_create_a_person_invited_with_referrer_and_form_fields(
@@ -443,7 +443,7 @@ async def test_a_listed_user_without_an_id_is_left_out(caplog: pytest.LogCapture
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
     async with ReferralFactoryClient(DEFAULT_BASE_URL, "t", transport=transport) as rf:
         page = await rf.users_page(1)
-    assert [u["id"] for u in page.users] == [7]
+    assert [u["id"] for u in page.items] == [7]
     assert "2 users without an id" in caplog.text
 
 

@@ -189,7 +189,7 @@ def test_import_refuses_misspelled_and_misplaced_keys_and_keeps_the_settings(
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"sync": {"poll_seconds": 2}}, "sync.poll_seconds"),
+        ({"sync": {"poll_seconds": 1}}, "sync.poll_seconds"),
         ({"sync": {"poll_seconds": "10"}}, "settings.sync.poll_seconds must be a whole number"),
         ({"mode": "opportunity"}, "settings.mode must be one of 'lead', 'deal'"),
         ({"defaults": {"currency": "euro"}}, "defaults.currency"),
@@ -325,6 +325,29 @@ def test_a_full_disk_exits_6_and_leaves_the_device_alone(sandbox: SandboxServer,
     assert result.returncode == 6, result.stdout + result.stderr
     assert "No space is left" in result.stderr and "Traceback" not in result.stderr
     assert Path("/dev/full").is_char_device(), "a device given as the output is written to, never replaced"
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (("export-log", "-o"), "write the CSV file"),
+        (("config", "export"), "write"),
+        (("doctor", "-o"), "save the report to"),
+    ],
+    ids=["export-log", "config-export", "doctor"],
+)
+def test_a_file_that_cannot_be_written_is_one_message_and_exit_2(
+    sandbox: SandboxServer, tmp_path: Path, command: tuple[str, ...], what: str
+) -> None:
+    db = tmp_path / "rf.sqlite3"
+    _set_up(sandbox, db)
+    target = tmp_path / "no-such-folder" / "out.txt"
+    keychainless = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+    result = _cli("--db", str(db), *command, str(target), env=keychainless)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == f"rf-desktop: Could not {what} {target}: No such file or directory.\n"
 
 
 def test_a_damaged_database_exits_7_and_names_the_copy(sandbox: SandboxServer, tmp_path: Path) -> None:

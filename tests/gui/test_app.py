@@ -18,7 +18,7 @@ from rf_desktop.core.secrets import TokenStore
 from rf_desktop.core.store import Store
 from rf_desktop.gui import app as gui_app
 from rf_desktop.gui import controller as gui_controller
-from rf_desktop.gui.app import ErrorReporter, Session, first_run, main, open_session
+from rf_desktop.gui.app import READY_LINE, ErrorReporter, Session, first_run, main, open_session
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.first_run import CANCELLED, CONFIGURED, DEMO, FirstRunDialog
 from rf_desktop.gui.main_window import MainWindow
@@ -104,7 +104,12 @@ def test_the_demo_starts_afresh(data_dir: Path, ui_settings: QSettings, run: Run
 
 
 def test_main_runs_until_quit_then_stops_cleanly(
-    tmp_path: Path, ui_settings: QSettings, qtbot: QtBot, loop: asyncio.AbstractEventLoop, qapp: QApplication
+    tmp_path: Path,
+    ui_settings: QSettings,
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    qapp: QApplication,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     task = loop.create_task(main(qapp, True, tmp_path / "main-demo.sqlite3", ui_settings))
 
@@ -115,6 +120,7 @@ def test_main_runs_until_quit_then_stops_cleanly(
     qtbot.waitUntil(lambda: window() is not None, timeout=20_000)
     shown = window()
     assert shown is not None
+    qtbot.waitUntil(lambda: READY_LINE in capsys.readouterr().err)  # said once the window is up
     shown.request_quit()
     qtbot.waitUntil(task.done, timeout=20_000)
     assert task.result() == 0

@@ -1,17 +1,23 @@
 """Readable everywhere: the sort arrow points the way the rows run, long text is elided with the whole of
-it in a tooltip, and Chinese, Japanese and Korean names are drawn as letters, not boxes."""
+it in a tooltip, Chinese, Japanese and Korean names are drawn as letters, not boxes, and hints stay readable
+when the palette switches to dark."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPoint, QRect, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from rf_desktop.gui import theme
 from rf_desktop.gui.controller import AppController
+from rf_desktop.gui.main_window import MainWindow
 from rf_desktop.gui.models.referrals import COLUMN_INDEX
 from rf_desktop.gui.pages.invited_users import InvitedUsersPage
 from rf_desktop.gui.theme import follow_system
+from rf_desktop.gui.widgets.form_helpers import HintLabel
 from tests.gui.conftest import bulk_referrals, referral
 
 
@@ -88,3 +94,34 @@ def test_chinese_japanese_and_korean_names_are_drawn_as_letters(controller: AppC
     for first, second in (("王", "芳"), ("さ", "く"), ("김", "민")):
         assert drawn(first, font) != drawn(second, font), f"{first} and {second} are drawn alike (boxes)"
         assert drawn(first, font) != drawn("", font)
+
+
+def test_hints_take_the_new_palette_s_colour_when_it_switches_to_dark(
+    controller: AppController, make_window: Callable[[AppController], MainWindow], qapp: QApplication
+) -> None:
+    window = make_window(controller)
+    window.show_page_named("Rules")
+    hints = window.current_page().findChildren(HintLabel)
+    assert hints, "the Rules page explains its pace and budget in hints"
+    hint = hints[0]
+    original = qapp.palette()
+
+    def shown_colour() -> QColor:
+        return hint.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText)
+
+    def contrast(colour: QColor) -> int:
+        return abs(colour.lightness() - hint.palette().color(QPalette.ColorRole.Window).lightness())
+
+    try:
+        qapp.setPalette(theme.light_palette())
+        qapp.processEvents()  # widgets hear of the new palette through posted events
+        assert shown_colour() == theme.light_palette().color(QPalette.ColorRole.PlaceholderText)
+        qapp.setPalette(theme.dark_palette())
+        qapp.processEvents()
+        assert shown_colour() == theme.dark_palette().color(QPalette.ColorRole.PlaceholderText)
+        assert contrast(shown_colour()) > 80, "readable on the dark window"
+        hint.setEnabled(False)
+        disabled = hint.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
+        assert disabled == theme.dark_palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
+    finally:
+        qapp.setPalette(original)

@@ -33,14 +33,32 @@ def _source_copy(target: Path) -> Path:
     return target
 
 
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin folder of a fresh virtual environment with the wheel installed."""
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel, and what building it printed (pip's verbose output carries the build's warnings)."""
     root = tmp_path_factory.mktemp("wheel")
     source = _source_copy(root / "source")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(root / "wheels"), str(source)], check=True)
+    build = [*PIP, "wheel", "--verbose", "--no-deps", "--wheel-dir", str(root / "wheels"), str(source)]
+    output = subprocess.run(build, check=True, capture_output=True, text=True)
     (wheel,) = (root / "wheels").glob("rf_desktop-*.whl")
+    return wheel, output.stdout + output.stderr
+
+
+def test_building_the_package_prints_no_warnings(built: tuple[Path, str]) -> None:
+    _wheel, output = built
+    warnings = [line for line in output.splitlines() if re.search(r"Warning|deprecated", line)]
+    assert warnings == []
+
+
+@pytest.fixture(scope="module")
+def installed(built: tuple[Path, str]) -> Path:
+    """The bin folder of a fresh virtual environment with the wheel installed."""
+    wheel, _output = built
+    root = wheel.parent.parent
+    pip = [*PIP, "--quiet"]
     venv.create(root / "venv", with_pip=True)
     bin_dir = root / "venv" / ("Scripts" if os.name == "nt" else "bin")
     subprocess.run([bin_dir / "python", *pip[1:], "install", str(wheel)], check=True, cwd=root)

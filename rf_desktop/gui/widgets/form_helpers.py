@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -62,27 +62,50 @@ def issue_colour(severity: str) -> str:
 
 def wrapped_label(text: str = "", *, rich: bool = False) -> QLabel:
     """A label that wraps instead of clipping when the window is narrow or the scale is large."""
-    label = QLabel(text)
+    return _wrapping(QLabel(text), rich)
+
+
+def _wrapping(label: QLabel, rich: bool = False) -> QLabel:
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
     label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     return label
 
 
-def hint_label(text: str) -> QLabel:
-    """A secondary explanation under a control, in the palette's placeholder colour, slightly smaller."""
-    label = wrapped_label(text)
-    palette = label.palette()
-    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+class HintLabel(QLabel):
+    """A secondary explanation under a control, in the palette's placeholder colour, slightly smaller.
+
+    It takes the colour again whenever the palette changes: kept from the light palette, a hint would be
+    nearly unreadable once the desktop switches to dark while the app runs."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        _wrapping(self)
+        font = self.font()
+        font.setPointSizeF(max(font.pointSizeF() * 0.92, 7.0))
+        self.setFont(font)
+        self._take_placeholder_colour()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._take_placeholder_colour()
+        super().changeEvent(event)
+
+    def _take_placeholder_colour(self) -> None:
+        palette = self.palette()
+        placeholder = palette.color(QPalette.ColorRole.PlaceholderText)  # not set here, so still inherited
         # the disabled colour stays the palette's own, so a disabled option's explanation greys out
-        palette.setColor(
-            group, QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText)
-        )
-    label.setPalette(palette)
-    font = label.font()
-    font.setPointSizeF(max(font.pointSizeF() * 0.92, 7.0))
-    label.setFont(font)
-    return label
+        groups = (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive)
+        if all(palette.color(group, QPalette.ColorRole.WindowText) == placeholder for group in groups):
+            return  # already right; setting it again would announce another palette change
+        for group in groups:
+            palette.setColor(group, QPalette.ColorRole.WindowText, placeholder)
+        self.setPalette(palette)
+
+
+def hint_label(text: str) -> QLabel:
+    """A secondary explanation under a control (`HintLabel`)."""
+    return HintLabel(text)
 
 
 def add_to(layout: QBoxLayout, item: QWidget | QLayout) -> None:

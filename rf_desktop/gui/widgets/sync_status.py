@@ -1,8 +1,8 @@
 """The status bar: what the sync is doing, when it next looks for new sign-ups and for conversions,
 today's Pipedrive tokens, and the counts.
 
-The wording lives here (`state_label`, `budget_text`, `counts_text`, `next_check_text`, `next_looks_text`)
-so the tray says exactly what the status bar says.
+The wording lives here (`state_label`, `budget_text`, `counts_text`, `timing_text`) so the tray says exactly
+what the status bar says.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from rf_desktop.core.config import Settings
 from rf_desktop.core.events import BudgetChanged
 from rf_desktop.core.vocabulary import counts_sentence
 from rf_desktop.gui import theme
@@ -30,6 +32,11 @@ STATE_LABELS = {
     "stopped": "Stopped",
 }
 NOTICE_MS = 10_000
+LOOKS_EXPLAINED = (
+    "New sign-ups are read from Referral Factory every few seconds, without spending Pipedrive tokens. "
+    "Conversions are read from Pipedrive at the pace the Rules page allows for the daily budget. "
+    "Sync now (F5) looks for both at once."
+)
 
 
 def state_label(state: str, service: str = "") -> str:
@@ -47,7 +54,7 @@ def problem_title(state: str, service: str) -> str:
 
 
 def budget_text(budget: BudgetChanged | None) -> str:
-    """"Pipedrive tokens today: 1,240 / 60,000 (2%)"; the owner's cap counts when it is the lower limit."""
+    """ "Pipedrive tokens today: 1,240 / 60,000 (2%)"; the owner's cap counts when it is the lower limit."""
     if budget is None:
         return "Pipedrive tokens today: not known yet"
     limits = [limit for limit in (budget.daily_budget, budget.cap) if limit]
@@ -97,14 +104,48 @@ def next_check_text(state: str, next_poll_at: datetime | None, now: datetime | N
     return "Checking soon…" if when == "now" else f"Next check {when}"
 
 
-def next_looks_text(signups_at: datetime, conversions_at: datetime | None, now: datetime | None = None) -> str:
-    """"Next look for new sign-ups in 2 s · for conversions in 4 min" (conversions only while some referral
-    waits for one)."""
+def next_looks_text(
+    signups_at: datetime, conversions_at: datetime | None, share: float, now: datetime | None = None
+) -> str:
+    """ "Next look for new sign-ups in 2 s · for conversions in 4 min (keeps within 10% of your Pipedrive
+    budget)": conversions only while some referral waits for one, with why that look comes so seldom
+    (`share`: the part of the daily budget the owner lets the conversion watch use, on the Rules page)."""
     now = now or datetime.now(UTC)
     text = f"Next look for new sign-ups {_when(signups_at, now)}"
     if conversions_at is not None:
-        text += f" · for conversions {_when(conversions_at, now)}"
+        text += f" · for conversions {_when(conversions_at, now)} (keeps within {share:.0%} of your Pipedrive budget)"
     return text
+
+
+def timing_text(controller: AppController, share: float) -> str:
+    """When the sync next looks for sign-ups and conversions while it runs; else when it tries again."""
+    signups_at = controller.next_signups_at
+    if controller.state == "idle" and signups_at is not None:
+        return next_looks_text(signups_at, controller.next_conversions_at, share)
+    return next_check_text(controller.state, controller.next_poll_at)
+
+
+def watch_share(settings: Settings) -> float:
+    """The part of Pipedrive's daily budget the conversion watch may use (kept by the status bar and the
+    tray, which would otherwise read the settings every second)."""
+    return settings.sync.watch_token_share
+
+
+class ElidingLabel(QLabel):
+    """A status bar text that gives up width rather than widen the window past a laptop's screen: cut
+    short with "…" when the window is narrow (its tooltip says the whole)."""
+
+    SHORTEST_CHARACTERS = 12
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        shortest = self.fontMetrics().averageCharWidth() * self.SHORTEST_CHARACTERS
+        return QSize(min(hint.width(), shortest), hint.height())
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        area = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, area.width())
+        QPainter(self).drawText(area, int(self.alignment()), text)
 
 
 class SyncStatusBar(QStatusBar):
@@ -113,18 +154,14 @@ class SyncStatusBar(QStatusBar):
     def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.share = watch_share(controller.settings())
         self.pill = StatusPill()
-        self.next_check = QLabel()
-        self.notice = QLabel()
+        self.next_check = ElidingLabel()
+        self.notice = ElidingLabel()
         self.budget = QLabel()
         self.counts = QLabel()
         for label in (self.next_check, self.notice, self.budget, self.counts):
             label.setContentsMargins(8, 0, 8, 0)
-        self.next_check.setToolTip(
-            "New sign-ups are read from Referral Factory every few seconds, without spending Pipedrive "
-            "tokens. Conversions are read from Pipedrive at the pace the Rules page allows for the daily "
-            "budget. Sync now (F5) looks for both at once."
-        )
         self.addWidget(self.pill)
         self.addWidget(self.next_check)
         self.addWidget(self.notice, 1)
@@ -139,6 +176,7 @@ class SyncStatusBar(QStatusBar):
         self._notice_timer.timeout.connect(self.notice.clear)
         controller.stateChanged.connect(self._on_state)
         controller.budgetChanged.connect(self._on_budget)
+        controller.settingsChanged.connect(self._on_settings)
         controller.countsChanged.connect(self.refresh_counts)
         controller.closing.connect(self._stop)
         self._on_state(controller.state, controller.state_message)
@@ -169,13 +207,14 @@ class SyncStatusBar(QStatusBar):
         self.budget.setText(budget_text(budget))
         self.budget.setToolTip(budget_tooltip(budget))
 
+    def _on_settings(self, settings: Settings) -> None:
+        self.share = watch_share(settings)
+        self._show_next_check()
+
     def _show_next_check(self) -> None:
-        controller = self.controller
-        signups_at = controller.next_signups_at
-        if controller.state == "idle" and signups_at is not None:
-            self.next_check.setText(next_looks_text(signups_at, controller.next_conversions_at))
-        else:
-            self.next_check.setText(next_check_text(controller.state, controller.next_poll_at))
+        text = timing_text(self.controller, self.share)
+        self.next_check.setText(text)
+        self.next_check.setToolTip(f"{text}\n\n{LOOKS_EXPLAINED}" if text else LOOKS_EXPLAINED)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
