@@ -14,7 +14,8 @@ from rf_desktop.sandbox.server import SandboxServer
 from rf_desktop.sandbox.state import SandboxState
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    # generous: the demo runs on a thread of the test process, which a busy machine starves for seconds
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "the demo made no progress in time"
