@@ -8,7 +8,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from rf_desktop import APP_NAME
-from rf_desktop.core.store import ensure_folder
+from rf_desktop.core.store_errors import ensure_folder
 
 
 def data_dir() -> Path:

@@ -32,12 +32,12 @@ from rf_desktop.core.export import export_log_csv
 from rf_desktop.core.http import ApiError, AuthError, BudgetExhaustedError, ConnectionFailedError, TransientError
 from rf_desktop.core.instance_lock import AlreadySyncingError, InstanceLock
 from rf_desktop.core.secrets import ENV_VARS, PD_TOKEN, RF_TOKEN, TOKEN_NAMES, SecretsError, TokenStore
-from rf_desktop.core.store import (
+from rf_desktop.core.store import Store
+from rf_desktop.core.store_errors import (
     DamagedDatabaseError,
     DiskFullError,
     FolderNotCreatedError,
     ReadOnlyDatabaseError,
-    Store,
     StoreError,
 )
 from rf_desktop.paths import default_db_path

@@ -21,8 +21,6 @@ import json
 import os
 import shutil
 import sqlite3
-import threading
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -35,44 +33,18 @@ from sqlite_utils import Database
 
 from rf_desktop.core.config import Settings
 from rf_desktop.core.schema import PipedriveSchema
-
-
-class StoreError(Exception):
-    """The database cannot be opened, upgraded or written; the message says what to do."""
-
-
-class FolderNotCreatedError(StoreError):
-    """The folder the database belongs in does not exist and cannot be made."""
-
-
-class ReadOnlyDatabaseError(StoreError):
-    """The database, or the folder it is in, may not be written to."""
-
-
-class DiskFullError(StoreError):
-    """The disk holding the database is full."""
-
-
-class DamagedDatabaseError(StoreError):
-    """The file is damaged (it fails SQLite's integrity check), or is not a database at all."""
-
+from rf_desktop.core.store_errors import (
+    HOW_TO_MOVE,
+    DamagedDatabaseError,
+    DiskFullError,
+    ReadOnlyDatabaseError,
+    StoreError,
+    ensure_folder,
+)
+from rf_desktop.core.turn_lock import TurnLock
 
 BACKUP_SUFFIX = ".bak"
 BACKUP_MAX_AGE = timedelta(hours=24)
-_HOW_TO_MOVE = "or use another data folder (RF_DESKTOP_DATA_DIR, or `--db FILE` on the command line)"
-
-
-def ensure_folder(folder: Path) -> None:
-    """Create `folder` (and its parents) unless it exists; a clear FolderNotCreatedError otherwise."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise FolderNotCreatedError(
-            f"Could not create the folder {folder} for rf-desktop's data ({error.strerror or error}). "
-            f"Create it yourself and make it writable, {_HOW_TO_MOVE}."
-        ) from None
-
-
 class Status(StrEnum):
     PENDING = "pending"  # recorded, not sent yet
     SENDING = "sending"  # a push started (and, after a crash, was interrupted)
@@ -309,42 +281,6 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-class _TurnLock:
-    """A reentrant lock granted in the order it was asked for. Python's own lock goes to whichever thread
-    runs first when it is released, so a thread writing row after row would take it back again and again
-    while the window's thread waits; here a waiter gets the store after at most the calls queued before it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._owner: int | None = None
-        self._depth = 0
-        self._waiting: deque[tuple[int, threading.Lock]] = deque()
-
-    def __enter__(self) -> None:
-        me = threading.get_ident()
-        with self._guard:
-            if self._owner == me or (self._owner is None and not self._waiting):
-                self._owner = me
-                self._depth += 1
-                return
-            turn = threading.Lock()
-            turn.acquire()
-            self._waiting.append((me, turn))
-        turn.acquire()  # released by the thread that hands the lock over, with ownership already ours
-
-    def __exit__(self, *_exc: object) -> None:
-        with self._guard:
-            self._depth -= 1
-            if self._depth:
-                return
-            if not self._waiting:
-                self._owner = None
-                return
-            self._owner, turn = self._waiting.popleft()
-            self._depth = 1
-            turn.release()
-
-
 class Store:
     def __init__(
         self, path: str | Path, *, clock: Callable[[], datetime] | None = None, _reading_only: bool = False
@@ -352,7 +288,7 @@ class Store:
         """Open (creating or upgrading) the store at `path`; ":memory:" for a throwaway store."""
         self.path = str(path)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._lock = _TurnLock()
+        self._lock = TurnLock()
         self._last_stamp = ""
         self._memory = self.path == ":memory:"
         if _reading_only:
@@ -370,7 +306,7 @@ class Store:
         except sqlite3.Error as exc:
             raise self._classified(exc) or StoreError(
                 f"Could not open the database {self.path} ({exc}). Check that you may write to its folder, "
-                f"{_HOW_TO_MOVE}."
+                f"{HOW_TO_MOVE}."
             ) from exc
         self._db = Database(conn)
         try:
@@ -408,7 +344,7 @@ class Store:
             return
         raise ReadOnlyDatabaseError(
             f"rf-desktop may not write to {what} {target}, so it cannot keep referrals there. Nothing was "
-            f"changed. Make it writable (for example `chmod u+w {target}`), {_HOW_TO_MOVE}."
+            f"changed. Make it writable (for example `chmod u+w {target}`), {HOW_TO_MOVE}."
         )
 
     def _classified(self, exc: sqlite3.Error) -> StoreError | None:
@@ -423,7 +359,7 @@ class Store:
         if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
             return ReadOnlyDatabaseError(
                 f"rf-desktop may not write to the database {self.path} or its folder ({exc}). Nothing was "
-                f"changed. Make both writable, {_HOW_TO_MOVE}."
+                f"changed. Make both writable, {HOW_TO_MOVE}."
             )
         if name.startswith("SQLITE_CORRUPT"):
             return self._damaged(f"is damaged (SQLite says: {exc})")

@@ -38,7 +38,8 @@ from rf_desktop.core.config import (
 )
 from rf_desktop.core.instance_lock import AlreadySyncingError
 from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
-from rf_desktop.core.store import Store, StoreError
+from rf_desktop.core.store import Store
+from rf_desktop.core.store_errors import StoreError
 from rf_desktop.gui import icons, theme
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.first_run import CANCELLED, CONFIGURED, DEMO, FirstRunDialog

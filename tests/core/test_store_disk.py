@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rf_desktop.core.store import DamagedDatabaseError, DiskFullError, Referral, Store
+from rf_desktop.core.store import Referral, Store
+from rf_desktop.core.store_errors import DamagedDatabaseError, DiskFullError
 
 
 def _filled(path: Path, count: int = 300) -> None:
