@@ -24,16 +24,15 @@ from rf_desktop.core.store import (
     SKIPPED,
     STATUSES,
     WAITING,
-    FolderNotCreatedError,
     LogRow,
     Reason,
     Referral,
     Status,
     Store,
-    StoreError,
     from_iso,
     to_iso,
 )
+from rf_desktop.core.store_errors import FolderNotCreatedError, StoreError
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
