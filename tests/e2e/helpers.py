@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from rf_desktop.core.account import Account
+from rf_desktop.core.account import Account, RfFactory
 from rf_desktop.core.config import Settings
 from rf_desktop.core.engine import RunSummary, SyncEngine
 from rf_desktop.core.http import RetryPolicy
@@ -55,10 +55,12 @@ def make_engine(
     *,
     timeout: float = 5.0,
     pd_transport: httpx.AsyncBaseTransport | None = None,
+    rf_factory: RfFactory | None = None,
     **kwargs: Any,
 ) -> SyncEngine:
     """An engine on the sandbox's tokens with quick timeouts and retries, so faults cost milliseconds.
-    `pd_transport` stands between the Pipedrive client and the sandbox (to lose or spoil an answer)."""
+    `pd_transport` stands between the Pipedrive client and the sandbox (to lose or spoil an answer);
+    `rf_factory` builds a Referral Factory client of the test's own instead of the quick default."""
     tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
 
     def rf(settings: Settings, token: str) -> ReferralFactoryClient:
@@ -78,7 +80,7 @@ def make_engine(
 
     kwargs.setdefault("retry_base", 0.05)
     kwargs.setdefault("min_watch_interval", 0.0)
-    return SyncEngine(Account(store, tokens, rf_factory=rf, pd_factory=pd), **kwargs)
+    return SyncEngine(Account(store, tokens, rf_factory=rf_factory or rf, pd_factory=pd), **kwargs)
 
 
 class SpoilAnswers(httpx.AsyncBaseTransport):

@@ -11,15 +11,12 @@ from typing import Any
 
 import httpx
 
-from rf_desktop.core.account import Account
 from rf_desktop.core.config import QualificationRule, Settings
-from rf_desktop.core.engine import SyncEngine
-from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.referral_factory import RfShape
 from rf_desktop.sandbox.server import SandboxServer
-from tests.e2e.helpers import FAST_RETRY, admin, leads, run_once, sandbox_settings, sign_up, stage_id
+from tests.e2e.helpers import FAST_RETRY, admin, leads, make_engine, run_once, sandbox_settings, sign_up, stage_id
 
 
 def run_once_meddling(store: Store, sandbox: SandboxServer, meddle: Callable[[], None]) -> None:
@@ -38,12 +35,7 @@ def run_once_meddling(store: Store, sandbox: SandboxServer, meddle: Callable[[],
             event_hooks={"request": [before_qualification]},
         )
 
-    def pd(settings: Settings, token: str, **limits: Any) -> PipedriveClient:
-        return PipedriveClient(settings.pipedrive.base_url, token, timeout=5.0, retry=FAST_RETRY, **limits)
-
-    tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
-    account = Account(store, tokens, rf_factory=rf, pd_factory=pd)
-    engine = SyncEngine(account, retry_base=0.05, min_watch_interval=0.0)
+    engine = make_engine(store, sandbox, rf_factory=rf)
     summary = asyncio.run(engine.run_once(max_seconds=30))
     assert not summary.errors, summary.errors
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
-from rf_desktop.core.account import Account
 from rf_desktop.core.config import Settings
-from rf_desktop.core.engine import SyncEngine
-from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import BASE_URL_KEY, ReferralFactoryClient
 from rf_desktop.core.store import Store
 from rf_desktop.sandbox.server import SandboxServer
-from tests.e2e.helpers import FAST_RETRY, sandbox_settings, sign_up
+from tests.e2e.helpers import FAST_RETRY, make_engine, sandbox_settings, sign_up
 
 
 def test_the_host_that_answered_is_remembered_in_the_data_folder(sandbox: SandboxServer, store: Store) -> None:
@@ -27,12 +23,7 @@ def test_the_host_that_answered_is_remembered_in_the_data_folder(sandbox: Sandbo
     def rf(settings: Settings, token: str) -> ReferralFactoryClient:
         return ReferralFactoryClient(dead, token, timeout=5.0, retry=FAST_RETRY, fallback_base_urls=[alive])
 
-    def pd(settings: Settings, token: str, **limits: Any) -> PipedriveClient:
-        return PipedriveClient(settings.pipedrive.base_url, token, timeout=5.0, retry=FAST_RETRY, **limits)
-
-    tokens = {"referral-factory": sandbox.state.rf.token, "pipedrive": sandbox.state.pd.token}
-    account = Account(store, tokens, rf_factory=rf, pd_factory=pd)
-    engine = SyncEngine(account, retry_base=0.05, min_watch_interval=0.0)
+    engine = make_engine(store, sandbox, rf_factory=rf)
     summary = asyncio.run(engine.run_once(max_seconds=30))
 
     assert not summary.errors, summary.errors
