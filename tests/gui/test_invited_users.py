@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.store import Reason
 from rf_desktop.core.trial.steps import TEST_REMOVED
+from rf_desktop.gui import theme
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE
 from rf_desktop.gui.pages.invited_users import InvitedUsersPage
@@ -290,3 +292,19 @@ def test_a_cleaned_up_test_referral_says_so_and_links_nowhere(
     assert "<a " not in page.details.links.text()
     qtbot.waitUntil(lambda: page.status_filter.itemText(page.status_filter.count() - 1) == "Test (1)")
     assert page.status_filter.itemText(4) == "Not sent (0)"
+
+
+def test_switching_to_dark_recolours_the_rows(controller: AppController, page: InvitedUsersPage, qtbot: QtBot) -> None:
+    controller.store.record_referral(referral(1))
+    controller.store.update(1, status="failed", status_reason="Pipedrive refused it")
+    page.model.refresh()
+    status = page.model.index(0, COLUMN_INDEX["status"])
+    before = status.data(Qt.ItemDataRole.ForegroundRole)
+    application = QApplication.instance()
+    assert isinstance(application, QApplication)
+    palette = application.palette()
+    try:
+        application.setPalette(theme.light_palette() if theme.is_dark() else theme.dark_palette())
+        qtbot.waitUntil(lambda: status.data(Qt.ItemDataRole.ForegroundRole) != before)
+    finally:
+        application.setPalette(palette)

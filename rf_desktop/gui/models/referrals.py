@@ -7,15 +7,21 @@ proxy model over Python objects.
 
 Live updates are coalesced: `note_changed(rf_user_id)` only records the id; at most once per interval the
 model re-reads the count and the pages it holds, then tells the view exactly what happened: rows
-inserted (`beginInsertRows`, at the top when the newest rows sort first), rows whose content changed
-(`dataChanged`, row spans), and selections that follow their referral when it moves. In the default order
+inserted (`beginInsertRows`, at the top when the newest rows sort first), the cells whose look changed
+(`dataChanged`: a new state repaints two or three cells, not the row), and selections that follow their
+referral when it moves. In the default order
 (newest sign-up first, by Referral Factory id, no filter) a change cannot move a row, so only the held pages
 that hold a changed referral are read again: a thousand changes a second far from the view cost one count.
 A model reset happens only when the owner changes the filter or the sort.
+
+Painting is the costliest thing the window does while the sync runs, so each row's look (text, colours,
+link, icon of every cell) is worked out once, when the row is first shown, and `multiData` hands a cell
+all the roles a paint asks for in one call.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,10 +30,12 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
@@ -69,10 +77,12 @@ NEWEST_FIRST_KEYS = frozenset({"signed_up", "updated"})
 
 REFERRAL_ROLE = Qt.ItemDataRole.UserRole + 1
 LINK_ROLE = Qt.ItemDataRole.UserRole + 2
-_ANSWERED_ROLES = frozenset({
-    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.ForegroundRole,
-    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.DecorationRole, REFERRAL_ROLE, LINK_ROLE,
+# what a row's look holds for each cell; tooltips are written only when one is shown
+_LOOK_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.DecorationRole, LINK_ROLE,
 })  # fmt: skip
+_ANSWERED_ROLES = _LOOK_ROLES | {Qt.ItemDataRole.ToolTipRole, REFERRAL_ROLE}
 
 PAGE_SIZE = 100
 MAX_PAGES = 8
@@ -83,7 +93,25 @@ COALESCE_MS = 100
 MAX_COALESCE_MS = 1000
 
 
+@dataclass(frozen=True)
+class RowLook:
+    """What the table shows of one referral: its description, and each cell's roles (role -> value)."""
+
+    referral: Referral
+    described: Description
+    cells: tuple[dict[int, Any], ...]
+
+    @classmethod
+    def of(cls, referral: Referral) -> RowLook:
+        described = describe(referral)
+        return cls(referral, described, tuple(_cell(column, referral, described) for column in COLUMNS))
+
+
 class ReferralTableModel(QAbstractTableModel):
+    # a live refresh read the held rows again (after its dataChanged, which names only the cells whose
+    # look changed): what shows the selected referral reads it again
+    refreshed = Signal()
+
     def __init__(
         self,
         store: Store,
@@ -105,8 +133,8 @@ class ReferralTableModel(QAbstractTableModel):
         self._pages: OrderedDict[int, list[Referral]] = OrderedDict()
         self._total = 0
         self._pending: set[int] = set()
-        # id(referral) -> (the referral, kept so the id is not reused while held; its description)
-        self._descriptions: dict[int, tuple[Referral, Description]] = {}
+        # id(referral) -> its look (which holds the referral, so the id is not reused while it is kept)
+        self._looks: dict[int, RowLook] = {}
         self._closed = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -182,8 +210,6 @@ class ReferralTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        # a paint asks for a dozen roles of every visible cell: the ones the table never answers cost
-        # nothing, and a row is described once, not once per cell and role
         if role not in _ANSWERED_ROLES or not index.isValid():
             return None
         referral = self.referral_at(index.row())
@@ -191,39 +217,40 @@ class ReferralTableModel(QAbstractTableModel):
             return None
         if role == REFERRAL_ROLE:
             return referral
-        column = COLUMNS[index.column()]
-        described = self._described(referral)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _display(column.key, referral, described)
+        look = self._look(referral)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(column.key, referral, described)
-        if role == LINK_ROLE:
-            return _link(column, referral, described)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if column.key == "status":
-                return standing_colour(described.standing)
-            if column.key == "reason" or (column.link and not described.records_exist):
-                return _quiet_colour()
-            if _link(column, referral, described) is not None:
-                return _link_colour()
-            return None
-        if role == Qt.ItemDataRole.FontRole and _link(column, referral, described) is not None:
-            font = QFont()
-            font.setUnderline(True)
-            return font
-        if role == Qt.ItemDataRole.DecorationRole and column.key == "status":
-            return standing_icon(described.standing)
-        return None
+            return _tooltip(COLUMNS[index.column()].key, referral, look.described)
+        return look.cells[index.column()].get(role)
 
-    def _described(self, referral: Referral) -> Description:
-        """`describe(referral)`, kept while the referral (an immutable row as read) is held."""
-        held = self._descriptions.get(id(referral))
-        if held is None or held[0] is not referral:
-            if len(self._descriptions) >= 2 * self.max_pages * self.page_size:
-                self._descriptions.clear()  # rows long since dropped from the pages
-            held = (referral, describe(referral))
-            self._descriptions[id(referral)] = held
-        return held[1]
+    def multiData(self, index: ModelIndex, roleDataSpan: QModelRoleDataSpan) -> None:
+        # a paint asks for seven roles of every visible cell at once: answering them in one call, from a
+        # look worked out once per row, keeps a repaint of the table to a couple of hundred Python calls
+        referral = self.referral_at(index.row()) if index.isValid() else None
+        if referral is None:
+            return
+        cell = self._look(referral).cells[index.column()]
+        for position in range(len(roleDataSpan)):
+            item = roleDataSpan[position]
+            role = item.role()
+            value = cell.get(role) if role in _LOOK_ROLES else self.data(index, role)
+            if value is not None:
+                item.setData(value)
+
+    def restyle(self) -> None:
+        """The palette changed (light and dark): work out every row's colours again."""
+        self._looks.clear()
+        if self._total:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._total - 1, len(COLUMNS) - 1))
+
+    def _look(self, referral: Referral) -> RowLook:
+        """How `referral` (an immutable row as read) is shown, kept while it is held."""
+        held = self._looks.get(id(referral))
+        if held is None or held.referral is not referral:
+            if len(self._looks) >= 2 * self.max_pages * self.page_size:
+                self._looks.clear()  # rows long since dropped from the pages
+            held = RowLook.of(referral)
+            self._looks[id(referral)] = held
+        return held
 
     # --- reading the store ----------------------------------------------------------------------------
 
@@ -309,14 +336,13 @@ class ReferralTableModel(QAbstractTableModel):
         recent = set(list(self._pages)[-REFRESH_PAGES:])
         for number in stale - recent:
             del self._pages[number]  # read afresh if the view comes back to it
-        changed: list[int] = []
+        changes: list[tuple[int, Referral | None, Referral]] = []
         for number, page in self._read_pages(stale & recent).items():
             old = self._pages[number]
             self._pages[number] = page
             first = number * self.page_size
-            changed += [first + i for i, r in enumerate(page) if i >= len(old) or old[i] != r]
-        for first, last in _spans(changed):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+            changes += [(first + i, old[i] if i < len(old) else None, r) for i, r in enumerate(page)]
+        self._announce(changes)
 
     def _refresh_all(self, total: int) -> None:
         """Re-read the pages in use, announcing inserted and removed rows, moved selections and changes."""
@@ -327,9 +353,36 @@ class ReferralTableModel(QAbstractTableModel):
         fresh = self._read_pages({row // self.page_size for row in before})
         now_at = {n * self.page_size + i: r for n, page in fresh.items() for i, r in enumerate(page)}
         self._follow_moves(before, now_at, fresh)
-        changed = sorted(row for row, referral in now_at.items() if before.get(row) != referral)
-        for first, last in _spans(changed):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+        self._announce([(row, before.get(row), referral) for row, referral in sorted(now_at.items())])
+
+    def _announce(self, rows: list[tuple[int, Referral | None, Referral]]) -> None:
+        """Tell the view which cells changed, given (row, the referral it held before, the one it holds
+        now) in row order. A row that was shown repaints only the cells whose look differs (a new state
+        is two or three cells, not the row); one that was not is announced whole. `refreshed` follows."""
+        spans: list[tuple[int, int, tuple[int, int]]] = []  # first row, last row, (first, last column)
+        for row, before, now in rows:
+            if before == now:
+                continue
+            columns = self._changed_columns(before, now)
+            if spans and spans[-1][1] == row - 1 and spans[-1][2] == columns:
+                spans[-1] = (spans[-1][0], row, columns)
+            else:
+                spans.append((row, row, columns))
+        for first_row, last_row, (first_column, last_column) in spans:
+            self.dataChanged.emit(self.index(first_row, first_column), self.index(last_row, last_column))
+        if spans:
+            self.refreshed.emit()
+
+    def _changed_columns(self, before: Referral | None, now: Referral) -> tuple[int, int]:
+        """The first and last column whose look differs; every column when `before` was never shown or
+        only what no cell shows changed (the referral itself, a tooltip)."""
+        shown = self._looks.get(id(before)) if before is not None else None
+        if shown is not None and shown.referral is before:
+            now_cells = self._look(now).cells
+            differing = [n for n, cell in enumerate(shown.cells) if cell != now_cells[n]]
+            if differing:
+                return differing[0], differing[-1]
+        return 0, len(COLUMNS) - 1
 
     def _apply_count_change(self, total: int) -> int:
         """Insert or remove rows to match the store's count (`total`); returns how far held rows moved down."""
@@ -368,16 +421,6 @@ class ReferralTableModel(QAbstractTableModel):
         for index, row in moves:
             self.changePersistentIndex(index, self.index(row, index.column()))
         self.layoutChanged.emit()
-
-
-def _spans(rows: list[int]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for row in rows:
-        if spans and spans[-1][1] == row - 1:
-            spans[-1] = (spans[-1][0], row)
-        else:
-            spans.append((row, row))
-    return spans
 
 
 def _display(key: str, r: Referral, described: Description) -> str:
@@ -429,11 +472,34 @@ def _tooltip(key: str, r: Referral, described: Description) -> str | None:
     return text or None
 
 
+def _cell(column: Column, r: Referral, described: Description) -> dict[int, Any]:
+    cell: dict[int, Any] = {Qt.ItemDataRole.DisplayRole: _display(column.key, r, described)}
+    link = _link(column, r, described)
+    if link is not None:
+        cell[LINK_ROLE] = link
+        cell[Qt.ItemDataRole.FontRole] = _link_font()
+    if column.key == "status":
+        cell[Qt.ItemDataRole.ForegroundRole] = standing_colour(described.standing)
+        cell[Qt.ItemDataRole.DecorationRole] = standing_icon(described.standing)
+    elif column.key == "reason" or (column.link and not described.records_exist):
+        cell[Qt.ItemDataRole.ForegroundRole] = _quiet_colour()
+    elif link is not None:
+        cell[Qt.ItemDataRole.ForegroundRole] = _link_colour()
+    return cell
+
+
 def _link(column: Column, r: Referral, described: Description) -> tuple[str, int | str] | None:
     if column.link is None or not described.records_exist:
         return None
     record = getattr(r, f"{column.link}_id")
     return (column.link, record) if record not in (None, "") else None
+
+
+@functools.cache
+def _link_font() -> QFont:
+    font = QFont()
+    font.setUnderline(True)
+    return font
 
 
 def _link_colour() -> QColor:

@@ -168,7 +168,7 @@ class InvitedUsersPage(QWidget):
         self.model.rowsInserted.connect(self._keep_rows_in_place)
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
-        self.model.dataChanged.connect(lambda *_: self._update_actions())
+        self.model.refreshed.connect(self._update_actions)
         controller.referralChanged.connect(self.model.note_changed)
         controller.countsChanged.connect(self.refresh_counts)
         controller.closing.connect(self._on_closing)
@@ -346,6 +346,11 @@ class InvitedUsersPage(QWidget):
             self._pane_sized = True
             pane = self.details.sizeHint().height()
             self.splitter.setSizes([max(self.splitter.height() - pane, pane), pane])
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.model.restyle()  # the rows' colours were worked out for the palette before
+        super().changeEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.table.viewport():
