@@ -100,12 +100,12 @@ def light_palette() -> QPalette:
 
 
 def apply(app: QApplication) -> None:
-    """Fusion with the palette the OS asks for; call again when the OS colour scheme changes."""
-    app.setStyle("Fusion")
+    """The palette the OS asks for; called again when the OS colour scheme changes."""
     app.setPalette(dark_palette() if system_prefers_dark() else light_palette())
 
 
 def follow_system(app: QApplication) -> None:
-    """Apply the palette now and whenever the OS switches between light and dark."""
+    """Fusion, with the palette the OS asks for now and whenever it switches between light and dark."""
+    app.setStyle("Fusion")
     apply(app)
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply(app))

@@ -2,17 +2,22 @@
 
 Qt's default lets the wheel change any value under the pointer, and even gives the widget focus first
 (its focus policy is `WheelFocus`), so rolling down a long settings page silently rewrote its choices,
-which then saved themselves. One filter on the application fixes every window and dialog at once:
+which then saved themselves. The app's style guards every value widget of every window and dialog as
+Qt polishes it (once per widget):
 
-- a value widget's `WheelFocus` policy becomes `StrongFocus` when it is polished (a click or Tab still
-  focuses it; the wheel no longer does);
-- a wheel event for a value widget without focus goes to the scroll area around it instead, so the page
-  scrolls as if the pointer were over empty space (and nothing happens where nothing scrolls).
+- its `WheelFocus` policy becomes `StrongFocus` (a click or Tab still focuses it; the wheel no longer does);
+- the guard filters its events: a wheel event while it has no focus goes to the scroll area around it
+  instead, so the page scrolls as if the pointer were over empty space (and nothing happens where nothing
+  scrolls).
 
-Scroll bars are sliders too, and keep the wheel.
+Scroll bars are sliders too, and keep the wheel. (A filter on the whole application would see the same
+wheel events, but it would also run Python for every event of every object, thousands a second while
+the sync runs, and the window would pay for it in every paint.)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QWheelEvent
@@ -22,6 +27,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QProxyStyle,
     QScrollBar,
     QWidget,
 )
@@ -35,20 +41,32 @@ def is_guarded(widget: QObject) -> bool:
 
 
 class WheelGuard(QObject):
+    """The event filter of every guarded widget."""
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind == QEvent.Type.Polish and is_guarded(watched):
-            assert isinstance(watched, QWidget)
-            if watched.focusPolicy() == Qt.FocusPolicy.WheelFocus:
-                watched.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        elif kind == QEvent.Type.Wheel and is_guarded(watched):
-            assert isinstance(watched, QWidget)
-            if not watched.hasFocus():
-                assert isinstance(event, QWheelEvent)
-                scroll_page(watched, event)
-                event.accept()
-                return True
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            assert isinstance(event, QWheelEvent)
+            scroll_page(watched, event)
+            event.accept()
+            return True
         return False
+
+
+class GuardingStyle(QProxyStyle):
+    """The app's style (`base`, e.g. "fusion"), which hands each value widget to the guard as Qt polishes it."""
+
+    def __init__(self, base: str, guard: WheelGuard) -> None:
+        super().__init__(base)
+        self.guard = guard
+
+    # Qt's polish(QWidget), polish(QPalette) and polish(QApplication) are one method in Python
+    def polish(self, target: Any) -> None:
+        super().polish(target)
+        if isinstance(target, QWidget) and is_guarded(target):
+            if target.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+                target.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            target.removeEventFilter(self.guard)  # a widget polished again is filtered once
+            target.installEventFilter(self.guard)
 
 
 def scroll_area_around(widget: QWidget) -> QAbstractScrollArea | None:
@@ -80,10 +98,10 @@ def scroll_page(widget: QWidget, event: QWheelEvent) -> None:
 
 
 def install_wheel_guard(app: QApplication) -> WheelGuard:
-    """Guard every widget of `app` (once; later calls return the same guard)."""
+    """Guard every widget of `app` from now on, keeping its style (once; later calls return the same guard)."""
     existing = app.findChild(WheelGuard)
     if isinstance(existing, WheelGuard):
         return existing
     guard = WheelGuard(app)
-    app.installEventFilter(guard)
+    app.setStyle(GuardingStyle(app.style().name(), guard))
     return guard

@@ -23,9 +23,10 @@ WHEEL_NOTCH = 120
 @pytest.fixture
 def guard(qapp: QApplication) -> Iterator[WheelGuard]:
     """The guard as `create_application` installs it (pytest-qt made this application itself)."""
+    style = qapp.style().name()
     installed = install_wheel_guard(qapp)
     yield installed
-    qapp.removeEventFilter(installed)
+    qapp.setStyle(style)  # widgets polished from now on are not guarded
     installed.setParent(None)  # so the next test's install finds none
 
 
