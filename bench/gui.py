@@ -10,6 +10,7 @@ Runs offscreen (QT_QPA_PLATFORM=offscreen is set when no display is given). The 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import subprocess
@@ -98,17 +99,19 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
     import psutil
     import qasync
     from PySide6.QtCore import QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from bench.common import sandbox
-    from bench.memory import _history
+    from bench.memory import HISTORY_FIRST_ID, _history
     from rf_desktop.core.secrets import PD_TOKEN, RF_TOKEN
     from rf_desktop.core.store import Store
+    from rf_desktop.gui import app as gui_app
     from rf_desktop.gui.controller import AppController
     from rf_desktop.gui.main_window import MainWindow
     from rf_desktop.sandbox import presets
 
-    application = QApplication.instance() or QApplication([])
+    # the application as the app makes it: its style, and garbage collected on the UI thread
+    application = gui_app.create_application([])
+    collector = gui_app.MainThreadGarbageCollector(parent=application)
     process = psutil.Process()
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder, sandbox(latency_ms=100) as server:
@@ -117,6 +120,8 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
         for start in range(0, count, 5_000):
             store.record_referrals(_history(start, min(5_000, count - start)))
         store.save_settings(presets.demo_settings(server.rf_base_url, server.pd_base_url, server.state))
+        with server.state.lock:  # newcomers sign up after the history, so they arrive at the top
+            server.state.rf.number_users_after(HISTORY_FIRST_ID + count)
         before = process.memory_info().rss
 
         async def run() -> None:
@@ -129,6 +134,7 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
             window.show()
             await asyncio.sleep(0)  # the loop paints the window before going on
             figures["load_seconds"] = time.perf_counter() - started
+            gui_app.freeze_what_lasts()  # as the app does once its window is up
             figures["rss_mib"] = process.memory_info().rss / 2**20
             figures["rss_added_mib"] = (process.memory_info().rss - before) / 2**20
             controller.start_engine()
@@ -156,7 +162,7 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
             heartbeat = QTimer()
             heartbeat.setInterval(2)
             heartbeat.timeout.connect(beat)
-            ids = [10_000_000 + n for n in reversed(range(count))]  # the history's ids, newest first
+            ids = [HISTORY_FIRST_ID + n for n in reversed(range(count))]  # the history's ids, newest first
             writer = RowWriter(store, ids, controller.referralChanged.emit)
             arrivals.start()
             heartbeat.start()
@@ -176,6 +182,9 @@ def table_figures(count: int, seconds: float = 10.0) -> dict[str, float]:
 
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(application)) as runner:
             runner.run(run())
+    collector.stop()
+    gc.unfreeze()
+    collector.deleteLater()
     return figures
 
 

@@ -15,6 +15,8 @@ import psutil
 from bench.common import configured_store, engine, machine, sandbox
 from rf_desktop.core.store import QUALIFIED, WAITING, Referral
 
+HISTORY_FIRST_ID = 10_000_000  # above the sandbox's own users
+
 
 def _history(start: int, count: int) -> list[Referral]:
     rows = []
@@ -22,7 +24,7 @@ def _history(start: int, count: int) -> list[Referral]:
         waiting = n % 10 == 0
         rows.append(
             Referral(
-                rf_user_id=10_000_000 + n, campaign_id=1, campaign_name="Spring Referral Campaign",
+                rf_user_id=HISTORY_FIRST_ID + n, campaign_id=1, campaign_name="Spring Referral Campaign",
                 first_name=f"Person {n}", email=f"history{n}@example.com", code=f"H{n:07d}",
                 url=f"https://example.referral-factory.com/H{n:07d}", source="Referred",
                 signed_up_at="2026-01-01", status=WAITING if waiting else QUALIFIED,

@@ -569,6 +569,16 @@ class Store:
         rows = self._rows("SELECT * FROM referrals WHERE rf_user_id = ?", [rf_user_id])
         return _referral(rows[0]) if rows else None
 
+    def get_many(self, rf_user_ids: Collection[int]) -> dict[int, Referral]:
+        """The referrals with these ids that exist, by id."""
+        ids = list(rf_user_ids)
+        found: dict[int, Referral] = {}
+        for start in range(0, len(ids), 900):  # the oldest SQLite takes at most 999 parameters
+            chunk = ids[start : start + 900]
+            sql = f"SELECT * FROM referrals WHERE rf_user_id IN ({', '.join('?' * len(chunk))})"  # noqa: S608
+            found.update((row["rf_user_id"], _referral(row)) for row in self._rows(sql, chunk))
+        return found
+
     def update(self, rf_user_id: int, **changes: Any) -> Referral:
         """Change some columns of one referral (and its `updated_at`), committed at once. Times may be
         given as datetimes or ISO text; `meta` as a dict."""

@@ -221,6 +221,11 @@ class ReferralFactoryState:
             meta=[{"field": "Company", "value": "Bruno & Partners"}],
         )
 
+    def number_users_after(self, last_id: int) -> None:
+        """Users created from now on are numbered after `last_id`, as in an account whose history already
+        reached it (Referral Factory numbers users in the order they sign up)."""
+        self._next_user_id = max(self._next_user_id, last_id + 1)
+
     def to_json(self) -> dict[str, Any]:
         """A copy, so it can be serialised after the lock is released."""
         return copy.deepcopy(

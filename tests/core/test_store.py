@@ -420,6 +420,14 @@ def test_record_many_counts_new_rows_only(store: Store) -> None:
     assert store.count() == 15
 
 
+def test_many_referrals_are_read_by_id_in_one_go(store: Store) -> None:
+    store.record_referrals([referral(i) for i in range(1, 2001)])
+    wanted = {*range(1, 2001, 2), 5000}  # 1,000 ids (more than one query takes) and one never recorded
+    found = store.get_many(wanted)
+    assert sorted(found) == list(range(1, 2001, 2))
+    assert found[7] == store.get(7)
+
+
 def test_missing_text_values_become_empty(store: Store) -> None:
     store.record_referral(referral(1, first_name=None, code=None))
     row = store.get(1)

@@ -437,21 +437,22 @@ def test_changes_far_from_the_view_read_only_the_count(store: Store, monkeypatch
     bulk_referrals(store, 1000)
     model = ReferralTableModel(store, page_size=100)
     assert model.referral_at(0).rf_user_id == 1000  # type: ignore[union-attr]
-    queries: list[int | None] = []
-    original = store.query
-    monkeypatch.setattr(store, "query", lambda **kw: (queries.append(kw.get("offset")), original(**kw))[1])
+    reads: list[object] = []
+    query, get_many = store.query, store.get_many
+    monkeypatch.setattr(store, "query", lambda **kw: (reads.append(kw.get("offset")), query(**kw))[1])
+    monkeypatch.setattr(store, "get_many", lambda ids: (reads.append(sorted(ids)), get_many(ids))[1])
     signals = Signals(model)
 
     for rf_user_id in range(1, 400):  # rows 601-999: never shown, never read
         store.update(rf_user_id, status="sent")
         model.note_changed(rf_user_id)
     model.refresh()
-    assert queries == [] and signals.events == []
+    assert reads == [] and signals.events == []
 
     store.update(998, status="sent")
     model.note_changed(998)
     model.refresh()
-    assert queries == [0], "only the page holding it"
+    assert reads == [[998]], "only the changed referral in view"
     assert signals.events == [("changed", 2, 2)]
     assert shown(model, 2, STATUS) == "In Pipedrive"
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,8 +284,10 @@ class ReferralTableModel(QAbstractTableModel):
             self._pages.popitem(last=False)
         return page
 
-    def _read_pages(self, numbers: set[int]) -> OrderedDict[int, list[Referral]]:
-        """The given pages, read afresh; neighbouring pages in one query each run."""
+    def _read_pages(self, numbers: set[int], keep: Iterable[Referral] = ()) -> OrderedDict[int, list[Referral]]:
+        """The given pages, read afresh; neighbouring pages in one query each run. A row equal to one in
+        `keep` is that object, so its look need not be worked out again."""
+        kept = {r.rf_user_id: r for r in keep}
         fresh: OrderedDict[int, list[Referral]] = OrderedDict()
         ordered = sorted(n for n in numbers if n * self.page_size < self._total)
         runs: list[list[int]] = []
@@ -294,7 +297,7 @@ class ReferralTableModel(QAbstractTableModel):
             else:
                 runs.append([number])
         for run in runs:
-            rows = self._query(run[0] * self.page_size, len(run) * self.page_size)
+            rows = [_same(r, kept) for r in self._query(run[0] * self.page_size, len(run) * self.page_size)]
             for position, number in enumerate(run):
                 fresh[number] = rows[position * self.page_size : (position + 1) * self.page_size]
         return fresh
@@ -330,18 +333,19 @@ class ReferralTableModel(QAbstractTableModel):
         return COLUMNS[self._sort_column].order_by == "rf_user_id" and self._status is None and not self._text
 
     def _refresh_rows_of(self, changed_ids: set[int]) -> None:
-        """Re-read only the held pages that hold a changed referral: most changes are to rows far from the
-        view, and cost nothing then."""
+        """Read again only the changed referrals that the pages in use hold: most changes are to rows far
+        from the view, and cost nothing then."""
         stale = {n for n, page in self._pages.items() if any(r.rf_user_id in changed_ids for r in page)}
-        recent = set(list(self._pages)[-REFRESH_PAGES:])
-        for number in stale - recent:
+        recent = sorted(stale & set(list(self._pages)[-REFRESH_PAGES:]))
+        for number in stale.difference(recent):
             del self._pages[number]  # read afresh if the view comes back to it
+        wanted = {r.rf_user_id for n in recent for r in self._pages[n] if r.rf_user_id in changed_ids}
+        fresh = self.store.get_many(wanted) if wanted else {}  # referrals are never deleted
         changes: list[tuple[int, Referral | None, Referral]] = []
-        for number, page in self._read_pages(stale & recent).items():
-            old = self._pages[number]
-            self._pages[number] = page
-            first = number * self.page_size
-            changes += [(first + i, old[i] if i < len(old) else None, r) for i, r in enumerate(page)]
+        for number in recent:
+            page, first = self._pages[number], number * self.page_size
+            changes += [(first + i, r, fresh[r.rf_user_id]) for i, r in enumerate(page) if r.rf_user_id in fresh]
+            self._pages[number] = [fresh.get(r.rf_user_id, r) for r in page]
         self._announce(changes)
 
     def _refresh_all(self, total: int) -> None:
@@ -350,7 +354,7 @@ class ReferralTableModel(QAbstractTableModel):
         held = {n * self.page_size + i: r for n, page in recent for i, r in enumerate(page)}
         shift = self._apply_count_change(total)
         before = {row + shift: referral for row, referral in held.items() if row + shift < self._total}
-        fresh = self._read_pages({row // self.page_size for row in before})
+        fresh = self._read_pages({row // self.page_size for row in before}, keep=held.values())
         now_at = {n * self.page_size + i: r for n, page in fresh.items() for i, r in enumerate(page)}
         self._follow_moves(before, now_at, fresh)
         self._announce([(row, before.get(row), referral) for row, referral in sorted(now_at.items())])
@@ -421,6 +425,11 @@ class ReferralTableModel(QAbstractTableModel):
         for index, row in moves:
             self.changePersistentIndex(index, self.index(row, index.column()))
         self.layoutChanged.emit()
+
+
+def _same(referral: Referral, kept: dict[int, Referral]) -> Referral:
+    old = kept.get(referral.rf_user_id)
+    return old if old == referral and old is not None else referral
 
 
 def _display(key: str, r: Referral, described: Description) -> str:
