@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
+from rf_desktop.core import http as http_module
 from rf_desktop.core.http import (
     USER_AGENT,
     AmbiguousWriteError,
@@ -334,3 +335,18 @@ async def test_requests_carry_user_agent_and_json_headers_and_are_reported() -> 
     assert [(c.method, c.path, c.status, c.attempt, c.headers["x-ratelimit-remaining"]) for c in calls] == [
         ("POST", "/things", 200, 1, "7")
     ]
+
+
+async def test_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a TLS context reads the CA bundle (25-40 ms); clients are rebuilt on every token change."""
+    built: list[object] = []
+    original = httpx.create_ssl_context
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda: built.append(original()) or built[-1])
+    http_module.shared_tls_context.cache_clear()
+    try:
+        clients = [DemoClient(f"https://{n}.example.com", TOKEN, {"x-token": TOKEN}, timeout=5) for n in range(3)]
+        assert len(built) == 1
+        for client in clients:
+            await client.aclose()
+    finally:
+        http_module.shared_tls_context.cache_clear()
