@@ -727,16 +727,33 @@ class Store:
     ) -> list[Referral]:
         """One page of referrals for the window. `text` matches email, first name, code or campaign name
         anywhere, ignoring case; `status` is one status or any of several."""
+        rows = self._ordered("*", text, status, order_by, descending, limit, offset, is_test)
+        return [_referral(row) for row in rows]
+
+    def query_ids(self, **page: Any) -> list[int]:
+        """The ids `query(**page)` gives, in its order: read from the indexes alone, far cheaper than rows."""
+        return [row["rf_user_id"] for row in self._ordered("rf_user_id", **page)]
+
+    def _ordered(
+        self,
+        columns: str,
+        text: str | None = None,
+        status: str | Collection[str] | None = None,
+        order_by: str = "recorded_at",
+        descending: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+        is_test: bool | None = None,
+    ) -> list[dict[str, Any]]:
         if order_by not in _ORDERABLE:
             raise ValueError(f"Cannot sort referrals by {order_by!r}")
         where, params = self._filters(text, status, is_test)
         direction = "DESC" if descending else "ASC"
         sql = (
-            f"SELECT * FROM referrals {where} "  # noqa: S608 (order_by checked against _ORDERABLE)
+            f"SELECT {columns} FROM referrals {where} "  # noqa: S608 (order_by checked against _ORDERABLE)
             f"ORDER BY {order_by} {direction}, rf_user_id {direction} LIMIT ? OFFSET ?"
         )
-        rows = self._rows(sql, [*params, -1 if limit is None else limit, offset])
-        return [_referral(row) for row in rows]
+        return self._rows(sql, [*params, -1 if limit is None else limit, offset])
 
     def count(
         self,
@@ -878,15 +895,4 @@ def _referral(row: dict[str, Any]) -> Referral:
 
 
 def _log_row(row: dict[str, Any]) -> LogRow:
-    return LogRow(
-        id=row["id"],
-        time=row["time"],
-        level=row["level"],
-        rf_user_id=row["rf_user_id"],
-        action=row["action"],
-        person_id=row["person_id"],
-        lead_id=row["lead_id"],
-        deal_id=row["deal_id"],
-        message=row["message"],
-        is_test=bool(row["is_test"]),
-    )
+    return LogRow(**{**row, "is_test": bool(row["is_test"])})

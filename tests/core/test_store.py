@@ -428,6 +428,16 @@ def test_many_referrals_are_read_by_id_in_one_go(store: Store) -> None:
     assert found[7] == store.get(7)
 
 
+
+def test_query_ids_are_the_ids_query_gives_in_its_order(store: Store) -> None:
+    store.record_referrals([referral(i, first_name=f"Person {i % 7}") for i in range(1, 60)])
+    pages: list[dict[str, object]] = [
+        {"order_by": "first_name", "limit": 20, "offset": 5},
+        {"text": "person 3", "order_by": "rf_user_id", "descending": False},
+    ]
+    for page in pages:
+        assert store.query_ids(**page) == [r.rf_user_id for r in store.query(**page)]  # type: ignore[arg-type]
+
 def test_missing_text_values_become_empty(store: Store) -> None:
     store.record_referral(referral(1, first_name=None, code=None))
     row = store.get(1)

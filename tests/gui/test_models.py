@@ -457,6 +457,24 @@ def test_changes_far_from_the_view_read_only_the_count(store: Store, monkeypatch
     assert shown(model, 2, STATUS) == "In Pipedrive"
 
 
+def test_new_sign_ups_read_only_their_own_rows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk_referrals(store, 300)
+    model = ReferralTableModel(store, page_size=100)
+    assert model.referral_at(0).rf_user_id == 300  # type: ignore[union-attr]
+    reads: list[list[int]] = []
+    get_many = store.get_many
+    monkeypatch.setattr(store, "get_many", lambda ids: (reads.append(sorted(ids)), get_many(ids))[1])
+    monkeypatch.setattr(store, "query", lambda **_page: pytest.fail("a whole page was read again"))
+
+    store.record_referrals([referral(301), referral(302)])
+    model.note_changed(301)
+    model.note_changed(302)
+    model.refresh()
+
+    assert reads == [[301, 302]]
+    assert [model.referral_at(row).rf_user_id for row in range(3)] == [302, 301, 300]  # type: ignore[union-attr]
+
+
 def test_a_paint_describes_each_row_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     bulk_referrals(store, 3)
     model = ReferralTableModel(store)

@@ -263,15 +263,19 @@ class ReferralTableModel(QAbstractTableModel):
             return {"status": self._status}
         return {"status": self._status.statuses, "is_test": self._status.test}
 
-    def _query(self, offset: int, limit: int) -> list[Referral]:
-        return self.store.query(
-            text=self._text or None,
+    def _page_of(self, offset: int, limit: int) -> dict[str, Any]:
+        """The store's page `query` and `query_ids` take for rows offset to offset + limit."""
+        return {
+            "text": self._text or None,
             **self._state_filter(),
-            order_by=COLUMNS[self._sort_column].order_by,
-            descending=self._descending,
-            limit=limit,
-            offset=offset,
-        )
+            "order_by": COLUMNS[self._sort_column].order_by,
+            "descending": self._descending,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    def _query(self, offset: int, limit: int) -> list[Referral]:
+        return self.store.query(**self._page_of(offset, limit))
 
     def _page(self, number: int) -> list[Referral]:
         page = self._pages.get(number)
@@ -284,9 +288,10 @@ class ReferralTableModel(QAbstractTableModel):
             self._pages.popitem(last=False)
         return page
 
-    def _read_pages(self, numbers: set[int], keep: Iterable[Referral] = ()) -> OrderedDict[int, list[Referral]]:
-        """The given pages, read afresh; neighbouring pages in one query each run. A row equal to one in
-        `keep` is that object, so its look need not be worked out again."""
+    def _read_pages(self, numbers: set[int], keep: Iterable[Referral]) -> OrderedDict[int, list[Referral]]:
+        """The given pages, read afresh, neighbouring pages together: their ids in order, then whole only
+        the rows not in `keep` (held referrals known unchanged: every write to a referral is announced
+        through `note_changed`). A kept row is the same object, so its look is not worked out again."""
         kept = {r.rf_user_id: r for r in keep}
         fresh: OrderedDict[int, list[Referral]] = OrderedDict()
         ordered = sorted(n for n in numbers if n * self.page_size < self._total)
@@ -297,7 +302,9 @@ class ReferralTableModel(QAbstractTableModel):
             else:
                 runs.append([number])
         for run in runs:
-            rows = [_same(r, kept) for r in self._query(run[0] * self.page_size, len(run) * self.page_size)]
+            ids = self.store.query_ids(**self._page_of(run[0] * self.page_size, len(run) * self.page_size))
+            read = self.store.get_many([i for i in ids if i not in kept])
+            rows = [kept[i] if i in kept else read[i] for i in ids if i in kept or i in read]
             for position, number in enumerate(run):
                 fresh[number] = rows[position * self.page_size : (position + 1) * self.page_size]
         return fresh
@@ -322,7 +329,7 @@ class ReferralTableModel(QAbstractTableModel):
         if total == self._total and self._rows_cannot_move():
             self._refresh_rows_of(changed_ids)
         else:
-            self._refresh_all(total)
+            self._refresh_all(total, changed_ids)
         # a slow store (huge table, unindexed sort) gets fewer refreshes instead of a stalled window
         spent_ms = (time.perf_counter() - started) * 1000
         self._timer.setInterval(int(min(max(self.coalesce_ms, 3 * spent_ms), MAX_COALESCE_MS)))
@@ -348,13 +355,15 @@ class ReferralTableModel(QAbstractTableModel):
             self._pages[number] = [fresh.get(r.rf_user_id, r) for r in page]
         self._announce(changes)
 
-    def _refresh_all(self, total: int) -> None:
-        """Re-read the pages in use, announcing inserted and removed rows, moved selections and changes."""
+    def _refresh_all(self, total: int, changed_ids: set[int]) -> None:
+        """Re-read the pages in use, announcing inserted and removed rows, moved selections and changes.
+        Rows pushed down out of those pages by new ones are read when the view next asks for them."""
         recent = list(self._pages.items())[-REFRESH_PAGES:]
         held = {n * self.page_size + i: r for n, page in recent for i, r in enumerate(page)}
         shift = self._apply_count_change(total)
         before = {row + shift: referral for row, referral in held.items() if row + shift < self._total}
-        fresh = self._read_pages({row // self.page_size for row in before}, keep=held.values())
+        unchanged = [r for r in held.values() if r.rf_user_id not in changed_ids]
+        fresh = self._read_pages({number for number, _page in recent}, keep=unchanged)
         now_at = {n * self.page_size + i: r for n, page in fresh.items() for i, r in enumerate(page)}
         self._follow_moves(before, now_at, fresh)
         self._announce([(row, before.get(row), referral) for row, referral in sorted(now_at.items())])
@@ -425,11 +434,6 @@ class ReferralTableModel(QAbstractTableModel):
         for index, row in moves:
             self.changePersistentIndex(index, self.index(row, index.column()))
         self.layoutChanged.emit()
-
-
-def _same(referral: Referral, kept: dict[int, Referral]) -> Referral:
-    old = kept.get(referral.rf_user_id)
-    return old if old == referral and old is not None else referral
 
 
 def _display(key: str, r: Referral, described: Description) -> str:
