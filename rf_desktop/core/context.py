@@ -3,9 +3,12 @@ and one way to write a log row and tell listeners about it."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from rf_desktop.core.config import Settings
 from rf_desktop.core.events import Event, LogAdded, ReferralChanged, ReferralFailed
@@ -13,6 +16,8 @@ from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.referral_factory import ReferralFactoryClient
 from rf_desktop.core.schema import PipedriveSchema
 from rf_desktop.core.store import FAILED, Referral, Store
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -27,6 +32,19 @@ def display_name(referral: Referral) -> str:
     return referral.first_name or referral.email or f"Referral {referral.rf_user_id}"
 
 
+async def off_the_loop(write: Callable[[], T]) -> T:
+    """Run a store write on a worker thread. A write waits for the store's lock (another thread may be
+    committing) and for the disk to confirm it, 1-40 ms, which the loop, and a window sharing it, should
+    not. Cancelled meanwhile, it still waits for the write to finish: a write is never left halfway, nor
+    the store closed under it."""
+    done = asyncio.get_running_loop().run_in_executor(None, write)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        await asyncio.wait([done])
+        raise
+
+
 @dataclass
 class SyncContext:
     store: Store
@@ -37,26 +55,23 @@ class SyncContext:
     emit: Callable[[Event], None]
     now: Callable[[], datetime] = utcnow
 
-    def log(self, level: str, action: str, message: str, referral: Referral | None = None) -> None:
+    async def log(self, level: str, action: str, message: str, referral: Referral | None = None) -> None:
         """A sync log row (with the referral's Pipedrive ids as they are now), and the event for it."""
-        if referral is None:
-            row = self.store.log(level, action, message)
-        else:
-            row = self.store.log(
-                level,
-                action,
-                message,
-                rf_user_id=referral.rf_user_id,
-                person_id=referral.person_id,
-                lead_id=referral.lead_id,
-                deal_id=referral.deal_id,
-                is_test=referral.is_test,
-            )
+        ids: dict[str, Any] = {}
+        if referral is not None:
+            ids = {
+                "rf_user_id": referral.rf_user_id,
+                "person_id": referral.person_id,
+                "lead_id": referral.lead_id,
+                "deal_id": referral.deal_id,
+                "is_test": referral.is_test,
+            }
+        row = await off_the_loop(functools.partial(self.store.log, level, action, message, **ids))
         self.emit(LogAdded(row))
 
-    def update(self, referral: Referral, **fields: object) -> Referral:
-        """Write to the referral's row at once (the store commits), then tell listeners."""
-        updated = self.store.update(referral.rf_user_id, **fields)
+    async def update(self, referral: Referral, **fields: object) -> Referral:
+        """Write to the referral's row (committed before this returns), then tell listeners."""
+        updated = await off_the_loop(functools.partial(self.store.update, referral.rf_user_id, **fields))
         self.emit(ReferralChanged(referral.rf_user_id))
         if fields.get("status") == FAILED and referral.status != FAILED:
             self.emit(ReferralFailed(referral.rf_user_id, display_name(updated), updated.status_reason or ""))

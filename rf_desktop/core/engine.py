@@ -490,9 +490,9 @@ class SyncEngine:
         self._summary.recorded += len(result.recorded)
         if result.recorded:
             noun = "referral" if len(result.recorded) == 1 else "referrals"
-            ctx.log("info", "intake", f"{len(result.recorded)} new {noun} from Referral Factory recorded.")
+            await ctx.log("info", "intake", f"{len(result.recorded)} new {noun} from Referral Factory recorded.")
         elif result.first_run and ctx.settings.referral_factory.backfill == "none":
-            ctx.log("info", "intake", "Watching for new sign-ups from now on.")
+            await ctx.log("info", "intake", "Watching for new sign-ups from now on.")
 
     async def _push_due(self, ctx: SyncContext) -> None:
         seen: set[int] = set()
@@ -531,7 +531,7 @@ class SyncEngine:
         if not referral.email:
             referral = await self._refresh_from_referral_factory(ctx, referral)
         if not referral.email:
-            self._fail(
+            await self._fail(
                 ctx,
                 referral,
                 "This referral has no email address, so it cannot be matched to a Pipedrive person. "
@@ -542,24 +542,24 @@ class SyncEngine:
         try:
             referral = await push(ctx, referral, self._locks, self._people)
         except MappingError as error:
-            self._fail(
+            await self._fail(
                 ctx,
                 referral,
                 f"{error} Fix the value in Referral Factory or the mapping, then Retry.",
                 Reason.MAPPING,
             )
         except ValidationError as error:
-            self._pipedrive_refused(ctx, referral, error)
+            await self._pipedrive_refused(ctx, referral, error)
         except (AuthError, BudgetExhaustedError, BlockedError, ConnectionFailedError):
-            self._back_to_queue(ctx, referral)
+            await self._back_to_queue(ctx, referral)
             raise
         except ApiError as error:
             # passing trouble for this referral (timeouts, 5xx, a 429 storm that outlasted the retries, an
             # account limit, a record deleted meanwhile): try it again later, with growing pauses
-            self._retry_later(ctx, referral, error)
+            await self._retry_later(ctx, referral, error)
         except Exception as error:  # one referral's surprise must not stop the others
             log.exception("sending referral %s failed unexpectedly", referral.rf_user_id)
-            self._retry_later(
+            await self._retry_later(
                 ctx,
                 referral,
                 f"rf-desktop met an unexpected problem with this referral ({type(error).__name__}); details "
@@ -574,33 +574,33 @@ class SyncEngine:
         user = await ctx.rf.get_user(referral.rf_user_id)
         email = (user.get("email") or "").strip()
         if email and email != referral.email:
-            referral = ctx.update(referral, email=email, first_name=(user.get("first_name") or "").strip())
+            referral = await ctx.update(referral, email=email, first_name=(user.get("first_name") or "").strip())
         return referral
 
-    def _pipedrive_refused(self, ctx: SyncContext, referral: Referral, error: ValidationError) -> None:
+    async def _pipedrive_refused(self, ctx: SyncContext, referral: Referral, error: ValidationError) -> None:
         if error.field is not None:
             # most often a mapped custom field was deleted in Pipedrive: re-read the fields, and the next
             # cycle's validation names the field and stops until the mapping is fixed
             self.account.forget_schema()
-            self._retry_later(ctx, referral, error)
+            await self._retry_later(ctx, referral, error)
             return
-        self._fail(ctx, referral, f"Pipedrive refused it: {error.message}", Reason.REFUSED)
+        await self._fail(ctx, referral, f"Pipedrive refused it: {error.message}", Reason.REFUSED)
 
-    def _back_to_queue(self, ctx: SyncContext, referral: Referral) -> None:
+    async def _back_to_queue(self, ctx: SyncContext, referral: Referral) -> None:
         current = ctx.store.get(referral.rf_user_id)
         if current is not None and current.status == SENDING:
-            ctx.update(current, status=PENDING)
+            await ctx.update(current, status=PENDING)
         self._summary.sends[referral.rf_user_id] = RETRYING_OUT
 
-    def _fail(self, ctx: SyncContext, referral: Referral, reason: str, kind: Reason) -> None:
+    async def _fail(self, ctx: SyncContext, referral: Referral, reason: str, kind: Reason) -> None:
         """A failure that trying again unchanged cannot fix."""
-        referral = ctx.update(
+        referral = await ctx.update(
             referral, status=FAILED, status_reason=reason, reason_kind=kind, permanent=1, next_attempt_at=None
         )
-        ctx.log("error", "failed", reason, referral)
+        await ctx.log("error", "failed", reason, referral)
         self._summary.sends[referral.rf_user_id] = FAILED_OUT
 
-    def _retry_later(
+    async def _retry_later(
         self, ctx: SyncContext, referral: Referral, error: ApiError | str, *, failed: bool = False
     ) -> None:
         """Schedule another attempt with a growing pause; `failed` shows it as failed from the first time."""
@@ -611,7 +611,7 @@ class SyncEngine:
         status = FAILED if failed or attempts > QUIET_ATTEMPTS else PENDING
         text = error.message if isinstance(error, ApiError) else error
         reason = f"{text} Trying again at {when:%H:%M:%S} UTC."
-        ctx.update(
+        await ctx.update(
             current,
             status=status,
             status_reason=reason,
@@ -620,7 +620,7 @@ class SyncEngine:
             next_attempt_at=iso(when),
             permanent=0,
         )
-        ctx.log("error" if failed else "warning", "failed" if failed else "retry scheduled", reason, current)
+        await ctx.log("error" if failed else "warning", "failed" if failed else "retry scheduled", reason, current)
         self._summary.sends[referral.rf_user_id] = FAILED_OUT if failed else RETRYING_OUT
 
     # -- watching for conversions -------------------------------------------------------------------
@@ -671,8 +671,8 @@ class SyncEngine:
             changes["deal_status"] = deal.status
         if changes:
             converted = ctx.settings.mode == "lead" and referral.deal_id is None
-            referral = ctx.update(referral, **changes)
-            ctx.log("info", "deal changed", self._describe_change(ctx.schema, deal, converted), referral)
+            referral = await ctx.update(referral, **changes)
+            await ctx.log("info", "deal changed", self._describe_change(ctx.schema, deal, converted), referral)
         if referral.status == WAITING and rules.qualifies(ctx.settings.qualification, deal, ctx.schema):
             await self._qualify(ctx, referral)
 
@@ -693,14 +693,14 @@ class SyncEngine:
             raise
         except ApiError as error:
             # the intent stays recorded: the next cycle reads the user back before asking again
-            ctx.log(
+            await ctx.log(
                 "warning", "qualify retry", f"{error.message} Will try the qualification again.", referral
             )
             self._summary.qualifications[referral.rf_user_id] = RETRYING_OUT
             return
         except Exception as error:  # one referral's surprise must not stop the others
             log.exception("qualifying referral %s failed unexpectedly", referral.rf_user_id)
-            ctx.log(
+            await ctx.log(
                 "error",
                 "qualify retry",
                 f"rf-desktop met an unexpected problem qualifying this referral ({type(error).__name__}); "

@@ -66,15 +66,15 @@ async def ensure_person(
                 note = "updated with the referral's details"
             else:
                 note = "left untouched (duplicates: keep the existing person)"
-            referral = ctx.update(referral, person_id=int(existing["id"]), intent=None)
-            ctx.log("info", "person matched", f"{referral.email} is already in Pipedrive; {note}.", referral)
+            referral = await ctx.update(referral, person_id=int(existing["id"]), intent=None)
+            await ctx.log("info", "person matched", f"{referral.email} is already in Pipedrive; {note}.", referral)
             return referral
         body = mapping.build_person(referral, ctx.settings, ctx.schema)
-        referral = ctx.update(referral, intent=PERSON)
+        referral = await ctx.update(referral, intent=PERSON)
         created = await ctx.pd.create_person(body)
         index.remember(referral.email, int(created["id"]), created_here=True)
-        referral = ctx.update(referral, person_id=int(created["id"]), intent=None)
-        ctx.log("info", "person created", f"Created Pipedrive person {created.get('name', '')}.", referral)
+        referral = await ctx.update(referral, person_id=int(created["id"]), intent=None)
+        await ctx.log("info", "person created", f"Created Pipedrive person {created.get('name', '')}.", referral)
         return referral
 
 
@@ -124,18 +124,18 @@ async def ensure_item(ctx: SyncContext, referral: Referral, index: PersonIndex) 
                 else f"Pipedrive already has a {what} for this Referral Code; linked to it instead of "
                 "creating another."
             )
-            ctx.log("info", f"{mode} recovered", text, referral)
-            return _store_item(ctx, referral, found)
+            await ctx.log("info", f"{mode} recovered", text, referral)
+            return await _store_item(ctx, referral, found)
     if mode == "lead":
         body = mapping.build_lead(referral, ctx.settings, ctx.schema, person_id)
-        referral = ctx.update(referral, intent=ITEM)
+        referral = await ctx.update(referral, intent=ITEM)
         created = await ctx.pd.create_lead(body)
     else:
         body = mapping.build_deal(referral, ctx.settings, ctx.schema, person_id)
-        referral = ctx.update(referral, intent=ITEM)
+        referral = await ctx.update(referral, intent=ITEM)
         created = await ctx.pd.create_deal(body)
-    referral = _store_item(ctx, referral, created)
-    ctx.log("info", f"{mode} created", f"Created Pipedrive {mode} “{created.get('title', '')}”.", referral)
+    referral = await _store_item(ctx, referral, created)
+    await ctx.log("info", f"{mode} created", f"Created Pipedrive {mode} “{created.get('title', '')}”.", referral)
     return referral
 
 
@@ -156,14 +156,14 @@ def _deal_qualifies(ctx: SyncContext, referral: Referral) -> bool:
     return rules.qualifies(ctx.settings.qualification, state, ctx.schema)
 
 
-def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> Referral:
+async def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> Referral:
     if not _is_deal(item):
-        return ctx.update(referral, lead_id=str(item["id"]), intent=None)
+        return await ctx.update(referral, lead_id=str(item["id"]), intent=None)
     state = deal_state(item)
     changes: dict[str, Any] = {}
     if state.source_lead_id and not referral.lead_id:
         changes["lead_id"] = str(state.source_lead_id)
-    return ctx.update(
+    return await ctx.update(
         referral,
         deal_id=state.deal_id,
         deal_stage_id=state.stage_id,
@@ -176,7 +176,7 @@ def _store_item(ctx: SyncContext, referral: Referral, item: dict[str, Any]) -> R
 
 async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: PersonIndex) -> Referral:
     """Person, then lead/deal, then the status the rule calls for. Raises the clients' errors."""
-    referral = ctx.update(referral, status=SENDING, status_reason=None)
+    referral = await ctx.update(referral, status=SENDING, status_reason=None)
     referral = await ensure_person(ctx, referral, locks, index)
     referral = await ensure_item(ctx, referral, index)
     rule = ctx.settings.qualification
@@ -186,7 +186,7 @@ async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: P
         # a deal found in Pipedrive may have met the rule already: the watch qualifies it on this cycle,
         # reading the user back first in case it was qualified meanwhile
         intent = QUALIFY if _deal_qualifies(ctx, referral) else None
-        return ctx.update(
+        return await ctx.update(
             referral,
             status=WAITING,
             status_reason=reason,
@@ -195,6 +195,6 @@ async def push(ctx: SyncContext, referral: Referral, locks: EmailLocks, index: P
             permanent=0,
             intent=intent,
         )
-    return ctx.update(
+    return await ctx.update(
         referral, status=SENT, status_reason=None, attempts=0, next_attempt_at=None, permanent=0
     )

@@ -20,8 +20,8 @@ QUALIFY = "qualify"
 ALREADY = "Referral already qualified in Referral Factory; rf-desktop did not ask again."
 
 
-def _record(ctx: SyncContext, referral: Referral, qualified_at: str, message: str) -> Referral:
-    referral = ctx.update(
+async def _record(ctx: SyncContext, referral: Referral, qualified_at: str, message: str) -> Referral:
+    referral = await ctx.update(
         referral,
         status=QUALIFIED,
         status_reason=None,
@@ -29,21 +29,21 @@ def _record(ctx: SyncContext, referral: Referral, qualified_at: str, message: st
         intent=None,
         next_attempt_at=None,
     )
-    ctx.log("info", "qualified", message, referral)
+    await ctx.log("info", "qualified", message, referral)
     ctx.emit(ReferralQualified(referral.rf_user_id, display_name(referral)))
     return referral
 
 
-def _refused(ctx: SyncContext, referral: Referral, error: ApiError) -> Referral:
+async def _refused(ctx: SyncContext, referral: Referral, error: ApiError) -> Referral:
     # a Person Referring, a deleted user: asking again would get the same answer
-    referral = ctx.update(
+    referral = await ctx.update(
         referral,
         status=FAILED,
         status_reason=f"Referral Factory refused the qualification: {error.message}",
         permanent=1,
         intent=None,
     )
-    ctx.log("error", "qualify failed", referral.status_reason or "", referral)
+    await ctx.log("error", "qualify failed", referral.status_reason or "", referral)
     return referral
 
 
@@ -56,30 +56,30 @@ async def qualify(ctx: SyncContext, referral: Referral) -> Referral:
         return referral
     if referral.qualified_at:
         # it arrived qualified: nothing to ask
-        return _record(ctx, referral, referral.qualified_at, ALREADY)
+        return await _record(ctx, referral, referral.qualified_at, ALREADY)
     interrupted = referral.intent == QUALIFY
     # recorded first: whatever fails from here on, the next cycle picks the qualification up again
-    referral = ctx.update(referral, intent=QUALIFY)
+    referral = await ctx.update(referral, intent=QUALIFY)
     try:
         user = await _read_back(ctx, referral)
     except NotFoundError as error:
-        return _refused(ctx, referral, error)
+        return await _refused(ctx, referral, error)
     if user.get("qualified_at"):
         message = (
             "Referral qualified in Referral Factory (confirmed after an interruption)."
             if interrupted
             else ALREADY
         )
-        return _record(ctx, referral, str(user["qualified_at"]), message)
+        return await _record(ctx, referral, str(user["qualified_at"]), message)
     try:
         user = await ctx.rf.qualify(referral.rf_user_id, True)
     except NotFoundError as error:
-        return _refused(ctx, referral, error)
+        return await _refused(ctx, referral, error)
     except ValidationError as error:
         # Referral Factory may answer 422 for a user qualified meanwhile: only a pending one was refused
         user = await _read_back(ctx, referral)
         if user.get("qualified_at"):
-            return _record(ctx, referral, str(user["qualified_at"]), ALREADY)
-        return _refused(ctx, referral, error)
+            return await _record(ctx, referral, str(user["qualified_at"]), ALREADY)
+        return await _refused(ctx, referral, error)
     qualified_at = str(user.get("qualified_at") or iso(ctx.now()))
-    return _record(ctx, referral, qualified_at, "Referral qualified in Referral Factory.")
+    return await _record(ctx, referral, qualified_at, "Referral qualified in Referral Factory.")
