@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from rf_desktop.core.account import Account, Change, NotConnectedError
@@ -64,13 +64,40 @@ class Sandbox(Protocol):
     def stop(self) -> None: ...
 
 
+class ChangeGatherer(QObject):
+    """Gathers the ids it is given and hands them on together once `interval_ms` has passed."""
+
+    gathered = Signal(object)
+
+    def __init__(self, interval_ms: int = 50, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ids: set[int] = set()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._hand_on)
+
+    def note(self, rf_user_id: int) -> None:
+        self._ids.add(rf_user_id)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _hand_on(self) -> None:
+        ids, self._ids = frozenset(self._ids), set()
+        self.gathered.emit(ids)
+
+
 class AppController(QObject):
     settingsChanged = Signal(object)
     schemaChanged = Signal(object)
     schemaLoading = Signal(bool)
     campaignsChanged = Signal()
     engineEvent = Signal(object)
+    # one referral changed (the sync's news, the test referral's): at times a thousand a second
     referralChanged = Signal(int)
+    # the referrals changed since the last of these (a frozenset of ids), at most every 50 ms: what the
+    # pages listen to, so a burst of changes runs their handlers once, not once per referral
+    referralsChanged = Signal(object)
     logAdded = Signal(object)
     stateChanged = Signal(str, str)
     budgetChanged = Signal(object)
@@ -99,7 +126,10 @@ class AppController(QObject):
         self.reader = store.reader()
         self._standing = StandingCounts(store, parent=self)
         self._standing.changed.connect(self.countsChanged)
-        self.referralChanged.connect(self._standing.soon)
+        self._changes = ChangeGatherer(parent=self)
+        self.referralChanged.connect(self._changes.note)
+        self._changes.gathered.connect(self.referralsChanged)
+        self.referralsChanged.connect(self._standing.soon)
         self.tokens = tokens if tokens is not None else TokenStore()
         # the window must never wait on the keychain: the account answers tokens from its cache
         self.account = Account(store, self.tokens, cache_only=True, demo=demo)

@@ -96,6 +96,16 @@ def test_links_open_records_in_pipedrive(sandbox_controller: AppController, sand
     assert sandbox_controller.account.web_url("lead", "0b9f") == f"{base}/leads/inbox/0b9f"
 
 
+def test_a_burst_of_referral_changes_reaches_the_pages_once(controller: AppController, qtbot: QtBot) -> None:
+    gathered: list[frozenset[int]] = []
+    controller.referralsChanged.connect(gathered.append)
+    for rf_user_id in range(1, 1001):  # the sync at its busiest, and the same referral again
+        controller.referralChanged.emit(rf_user_id)
+    controller.referralChanged.emit(7)
+    qtbot.waitUntil(lambda: gathered != [])
+    assert gathered == [frozenset(range(1, 1001))]
+
+
 def test_engine_events_become_signals(
     sandbox_controller: AppController, sandbox: SandboxServer, qtbot: QtBot
 ) -> None:

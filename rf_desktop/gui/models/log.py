@@ -289,9 +289,10 @@ class LogTableModel(QAbstractTableModel):
             self._names[rf_user_id] = named
         return named
 
-    def forget(self, rf_user_id: int) -> None:
-        """The referral changed (a test cleaned up, a name corrected): name it afresh."""
-        if self._names.pop(rf_user_id, None) is not None and self._rows:
+    def forget(self, *rf_user_ids: int) -> None:
+        """The referrals changed (a test cleaned up, a name corrected): name them afresh."""
+        forgotten = [rf_user_id for rf_user_id in rf_user_ids if self._names.pop(rf_user_id, None) is not None]
+        if forgotten and self._rows:
             self.dataChanged.emit(self.index(0, REFERRAL), self.index(len(self._rows) - 1, DEAL))
 
 

@@ -180,11 +180,11 @@ class ReferralTableModel(QAbstractTableModel):
         offset = row % self.page_size
         return page[offset] if offset < len(page) else None
 
-    def note_changed(self, rf_user_id: int) -> None:
-        """A referral changed in the store: refresh soon (bursts become one refresh)."""
+    def note_changed(self, *rf_user_ids: int) -> None:
+        """Referrals changed in the store: refresh soon (bursts become one refresh)."""
         if self._closed:
             return
-        self._pending.add(rf_user_id)
+        self._pending.update(rf_user_ids)
         if not self._timer.isActive():
             self._timer.start()
 

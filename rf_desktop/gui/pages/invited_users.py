@@ -169,7 +169,7 @@ class InvitedUsersPage(QWidget):
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
         self.model.refreshed.connect(self._update_actions)
-        controller.referralChanged.connect(self.model.note_changed)
+        controller.referralsChanged.connect(lambda ids: self.model.note_changed(*ids))
         controller.countsChanged.connect(self.refresh_counts)
         controller.closing.connect(self._on_closing)
 

@@ -804,10 +804,10 @@ class PreviewPanel(QGroupBox):
         self._relist.timeout.connect(self.reload_referrals)
         draft.changed.connect(self.update_preview)
         controller.schemaChanged.connect(self.update_preview)
-        controller.referralChanged.connect(self._referrals_changed)
+        controller.referralsChanged.connect(self._referrals_changed)
         self.reload_referrals()
 
-    def _referrals_changed(self) -> None:
+    def _referrals_changed(self, _rf_user_ids: frozenset[int]) -> None:
         if self.isVisible():
             if not self._relist.isActive():
                 self._relist.start()

@@ -91,7 +91,7 @@ class SyncLogPage(QWidget):
         self.table.clicked.connect(self._on_clicked)
         self.table.entered.connect(self._on_hover)
         controller.logAdded.connect(self.model.add)
-        controller.referralChanged.connect(self.model.forget)
+        controller.referralsChanged.connect(lambda ids: self.model.forget(*ids))
         controller.closing.connect(self.model.close)
         self._export: asyncio.Task[int | None] | None = None
 

@@ -82,7 +82,7 @@ class ReferralDetails(QFrame):
         row.addLayout(about, 2)
         row.addLayout(story, 3)
 
-        controller.referralChanged.connect(self._on_referral_changed)
+        controller.referralsChanged.connect(self._on_referrals_changed)
         controller.logAdded.connect(self._on_log_added)
         self.show_referral(None)
 
@@ -153,9 +153,9 @@ class ReferralDetails(QFrame):
 
     # --- live -------------------------------------------------------------------------------------------
 
-    def _on_referral_changed(self, rf_user_id: int) -> None:
-        if self.referral is not None and rf_user_id == self.referral.rf_user_id and not self.controller.closed:
-            self.show_referral(self.controller.store.get(rf_user_id))
+    def _on_referrals_changed(self, rf_user_ids: frozenset[int]) -> None:
+        if self.referral is not None and self.referral.rf_user_id in rf_user_ids and not self.controller.closed:
+            self.show_referral(self.controller.store.get(self.referral.rf_user_id))
 
     def _on_log_added(self, row: LogRow) -> None:
         if self.referral is not None and row.rf_user_id == self.referral.rf_user_id:
