@@ -177,6 +177,7 @@ _TIME_COLUMNS = frozenset({"next_attempt_at", "qualified_at", "recorded_at", "up
 _BOOL_COLUMNS = frozenset({"permanent", "is_test"})
 _TEXT_COLUMNS = frozenset({"campaign_name", "first_name", "email", "code", "url", "source", "signed_up_at"})
 _SPECIAL_COLUMNS = (*_TIME_COLUMNS, *_BOOL_COLUMNS, *_TEXT_COLUMNS, "status", "intent", "reason_kind")
+_SET_KV = "INSERT INTO kv VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value WHERE value!=excluded.value"
 _UPDATABLE = frozenset(f.name for f in fields(Referral)) - {"rf_user_id", "recorded_at", "updated_at"}
 # every column the Invited users table shows can sort it; unindexed ones are a top-N scan with LIMIT,
 # tens of milliseconds at 100,000 rows
@@ -518,9 +519,9 @@ class Store:
         return json.loads(rows[0]["value"]) if rows else default
 
     def set_kv(self, key: str, value: Any) -> None:
-        text = json.dumps(value)
+        """Keep `value` under `key`; the value it already has changes no row, so its commit syncs nothing."""
         with self._lock, self._writing():
-            self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", [key, text])
+            self._db.execute(_SET_KV, [key, json.dumps(value)])
 
     # --- referrals ---
 

@@ -369,6 +369,21 @@ def test_settings_round_trip(store: Store) -> None:
     assert store.get_settings() == settings
 
 
+def test_setting_a_value_kv_already_holds_commits_nothing(store: Store) -> None:
+    """The sync keeps its marks on every look: an unchanged one must not cost a disk sync."""
+    other = sqlite3.connect(store.path)
+    try:
+        store.set_kv("mark", {"campaign": 7, "newest": 1001})
+        version = other.execute("PRAGMA data_version").fetchone()[0]
+        store.set_kv("mark", {"campaign": 7, "newest": 1001})
+        assert other.execute("PRAGMA data_version").fetchone()[0] == version
+        store.set_kv("mark", {"campaign": 7, "newest": 1002})
+        assert other.execute("PRAGMA data_version").fetchone()[0] != version
+        assert store.get_kv("mark") == {"campaign": 7, "newest": 1002}
+    finally:
+        other.close()
+
+
 def test_kv_holds_json_values(store: Store) -> None:
     assert store.get_kv("missing", 42) == 42
     store.set_kv("rf_high_water:1", 1234)
