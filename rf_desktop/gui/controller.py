@@ -72,15 +72,24 @@ class ChangeGatherer(QObject):
     def __init__(self, interval_ms: int = 50, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._ids: set[int] = set()
+        self._stopped = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._hand_on)
 
     def note(self, rf_user_id: int) -> None:
+        if self._stopped:
+            return
         self._ids.add(rf_user_id)
         if not self._timer.isActive():
             self._timer.start()
+
+    def stop(self) -> None:
+        """Hand nothing on any more (the store is about to close)."""
+        self._stopped = True
+        self._timer.stop()
+        self._ids.clear()
 
     def _hand_on(self) -> None:
         ids, self._ids = frozenset(self._ids), set()
@@ -326,6 +335,7 @@ class AppController(QObject):
         if self._closed:
             return
         self._closed = True
+        self._changes.stop()
         self.closing.emit()
         engine_task = self._tasks.get(ENGINE_TASK)
         if self.engine is not None:

@@ -106,6 +106,18 @@ def test_a_burst_of_referral_changes_reaches_the_pages_once(controller: AppContr
     assert gathered == [frozenset(range(1, 1001))]
 
 
+def test_no_referral_change_reaches_the_pages_once_shutdown_has_begun(
+    controller: AppController, qtbot: QtBot, run: Runner
+) -> None:
+    gathered: list[frozenset[int]] = []
+    controller.referralsChanged.connect(gathered.append)
+    controller.referralChanged.emit(1)  # the sync's last news, still being gathered
+    run(controller.shutdown())
+    controller.referralChanged.emit(2)
+    qtbot.wait(200)
+    assert gathered == []
+
+
 def test_engine_events_become_signals(
     sandbox_controller: AppController, sandbox: SandboxServer, qtbot: QtBot
 ) -> None:

@@ -820,6 +820,8 @@ class PreviewPanel(QGroupBox):
             self.reload_referrals()
 
     def reload_referrals(self) -> None:
+        if self.controller.closed:
+            return  # the store is closing
         self._stale = False
         chosen = self.referral.currentData()
         referrals = self.controller.store.query(limit=50)
