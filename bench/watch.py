@@ -31,7 +31,7 @@ def planned_interval(plan: str, seats: int) -> tuple[int, float]:
         looked = datetime.now(UTC)
         planned = eng.next_conversions_at
         assert planned is not None and store.counts()["waiting"] == 3, store.counts()
-        return eng.budget.snapshot().daily_budget or 0, (planned - looked).total_seconds()
+        return eng.account.budget.snapshot().daily_budget or 0, (planned - looked).total_seconds()
 
 
 def main(argv: list[str]) -> None:
