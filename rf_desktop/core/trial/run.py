@@ -90,6 +90,7 @@ T = TypeVar("T")
 DEFAULT_EMAIL_BASE = "owner@example.com"
 PERSON_CREATED = "person created"
 PERSON_MATCHED = "person matched"
+LOG_GRACE_SECONDS = 5.0  # how long the log row saying how the person was found may follow its id
 # referral reasons the Connections page fixes (the Mapping page fixes the others)
 _TOKEN_REASONS = (Reason.AUTH, Reason.MISSING_TOKEN)
 
@@ -358,7 +359,7 @@ class TrialRun:
         self._begin(PERSON, "Waiting for the Pipedrive person…")
         row = await self._wait_until(rf_user_id, lambda r: r.person_id is not None, deadline)
         assert row.person_id is not None
-        created = self.person_created(rf_user_id)
+        created = await self._how_person_was_found(rf_user_id, min(deadline, time.monotonic() + LOG_GRACE_SECONDS))
         how = {
             True: f"created for {row.email}",
             False: f"matched by email: {row.email} was already in Pipedrive",
@@ -446,6 +447,13 @@ class TrialRun:
             if event.state == ERROR:
                 self._last_problem = event
         self._wake.set()
+
+    async def _how_person_was_found(self, rf_user_id: int, until: float) -> bool | None:
+        """`person_created`, given a moment: the sync writes the person's id, then the log row that says how
+        it found the person."""
+        while (created := self.person_created(rf_user_id)) is None and time.monotonic() < until:
+            await self._nap(min(self.poll, until - time.monotonic()))
+        return created
 
     def person_created(self, rf_user_id: int) -> bool | None:
         """True when the sync created the referral's Pipedrive person, False when it matched an existing
