@@ -19,7 +19,7 @@ from rf_desktop.core import rules
 from rf_desktop.core.account import Account, Change
 from rf_desktop.core.cadence import Cadence
 from rf_desktop.core.config import Settings
-from rf_desktop.core.context import SyncContext, iso, utcnow
+from rf_desktop.core.context import SyncContext, iso, off_the_loop, utcnow
 from rf_desktop.core.events import (
     AUTH_ERROR,
     BUDGET_EXHAUSTED,
@@ -397,8 +397,7 @@ class SyncEngine:
             wake_at = min(wake_at, now + timedelta(seconds=max(1.0, retry_in)))
         self.next_poll_at = wake_at
         if not self._told_idle:  # work was done, or a problem has cleared: news for the listeners
-            # counting 100,000 rows takes milliseconds: done off the loop, which a window may share
-            counts = await asyncio.to_thread(self.store.counts)
+            counts = await off_the_loop(self.store.counts)
             self._set_state(
                 IDLE,
                 f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
@@ -639,10 +638,9 @@ class SyncEngine:
         # not every waiting referral is read: with thousands of them that alone held the loop (and the window
         # sharing it) for half a second
         # an interrupted qualification, or a referral that arrived qualified: settle it without a rule
-        # both read thousands of waiting rows' index entries: off the loop, which a window may share
-        for referral in await asyncio.to_thread(ctx.store.waiting_to_settle):
+        for referral in await off_the_loop(ctx.store.waiting_to_settle):
             await self._qualify(ctx, referral)
-        if not await asyncio.to_thread(ctx.store.count, status=WAITING):
+        if not await off_the_loop(ctx.store.count, status=WAITING):
             return None
         self._busy()
         saved = ctx.store.get_kv(WATERMARK_KEY)

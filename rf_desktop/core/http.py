@@ -316,13 +316,13 @@ def unreachable_reason(exc: httpx.TransportError) -> str:
 # --- the shared client -----------------------------------------------------------------------------------
 
 
-
 @functools.cache
 def shared_tls_context() -> ssl.SSLContext:
     """One TLS context (httpx's defaults: certifi's CAs, SSL_CERT_FILE honoured) for every client. Building
     one reads the CA bundle, 25-40 ms, and the clients are built again whenever a token or an address
     changes, on the loop a window may share."""
     return httpx.create_ssl_context()
+
 
 class ApiClient:
     """Base of both API clients. Subclasses set `service`, `auth_hint` and build their calls on `_call`."""

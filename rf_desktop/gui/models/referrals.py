@@ -5,14 +5,15 @@ A store may hold 100,000 referrals, so the model never loads them all. It knows 
 the few most recently used pages. Sorting and filtering are SQL (`order_by`, `text`, `status`), never a
 proxy model over Python objects.
 
-Live updates are coalesced: `note_changed(rf_user_id)` only records the id; at most once per interval the
-model re-reads the count and the pages it holds, then tells the view exactly what happened: rows
-inserted (`beginInsertRows`, at the top when the newest rows sort first), the cells whose look changed
+Live updates are coalesced: `note_changed(*rf_user_ids)` only records the ids; at most once per interval
+the model re-reads the count and what it holds, then tells the view exactly what happened: rows inserted
+(`beginInsertRows`, at the top when the newest rows sort first), the cells whose look changed
 (`dataChanged`: a new state repaints two or three cells, not the row), and selections that follow their
-referral when it moves. In the default order
-(newest sign-up first, by Referral Factory id, no filter) a change cannot move a row, so only the held pages
-that hold a changed referral are read again: a thousand changes a second far from the view cost one count.
-A model reset happens only when the owner changes the filter or the sort.
+referral when it moves. Only the changed or new rows are read whole (`Store.get_many`); where rows may have
+moved, the held pages' ids are read first (`Store.query_ids`, from the indexes). In the default order
+(newest sign-up first, by Referral Factory id, no filter) a change cannot move a row: a thousand changes a
+second far from the view cost one count. A model reset happens only when the owner changes the filter or
+the sort.
 
 Painting is the costliest thing the window does while the sync runs, so each row's look (text, colours,
 link, icon of every cell) is worked out once, when the row is first shown, and `multiData` hands a cell
