@@ -207,13 +207,13 @@ class SyncEngine:
         if self._told_idle:
             self._set_state(RUNNING, "Syncing…")
 
-    def _emit_budget(self) -> None:
+    async def _emit_budget(self) -> None:
         snap = self.account.budget.snapshot()
         event = BudgetChanged(snap.used_today, snap.daily_budget, snap.cap, snap.resets_at)
         if event == self._budget_told:
             return  # an idle look spends nothing: no write, no event
         self._budget_told = event
-        self.account.save_budget()
+        await off_the_loop(self.account.save_budget)
         self._emit(event)
 
     # -- controls (safe to call from the GUI at any time) -----------------------------------------
@@ -308,7 +308,7 @@ class SyncEngine:
                     break  # a service that keeps failing ends the run: the exit code says to try again later
                 # a failed cycle waits out its own backoff: what it could not send is due again at once,
                 # and going round without the pause would resend it as fast as the service answers
-                wait = delay if self.state == ERROR else self._seconds_until_next_retry()
+                wait = delay if self.state == ERROR else await self._seconds_until_next_retry()
                 if wait is None or self._now() + timedelta(seconds=wait) > deadline:
                     break
                 await asyncio.sleep(wait)
@@ -323,13 +323,13 @@ class SyncEngine:
         self._summary.tokens_this_run = snap.used_today if rolled_over else snap.used_today - used_before
         self._summary.token_limit = min(limits) if limits else None
         self._summary.ended_in_error = self.state == ERROR
-        self._summary.still_waiting = self.store.count_due(self._now() + timedelta(days=36_500))
+        self._summary.still_waiting = await off_the_loop(self.store.count_due, self._now() + timedelta(days=36_500))
         return self._summary
 
-    def _seconds_until_next_retry(self) -> float | None:
-        if self.store.due_for_push(self._now(), limit=1):
+    async def _seconds_until_next_retry(self) -> float | None:
+        if await off_the_loop(self.store.due_for_push, self._now(), limit=1):
             return 0.0
-        due = self.store.next_retry_at()
+        due = await off_the_loop(self.store.next_retry_at)
         return None if due is None else max(0.0, (due - self._now()).total_seconds())
 
     async def _wait(self, delay: float | None) -> None:
@@ -367,7 +367,7 @@ class SyncEngine:
             resets = error.resets_at or (self._now() + timedelta(hours=1))
             self.next_poll_at = resets
             self._problem(BUDGET_EXHAUSTED, f"{error.message} {self._hint(error)} Nothing is lost meanwhile.")
-            self._emit_budget()
+            await self._emit_budget()
             return max(1.0, (resets - self._now()).total_seconds())
         except BlockedError as error:
             self._problem(ERROR, f"{error.message} {self._hint(error)}".strip())
@@ -392,7 +392,7 @@ class SyncEngine:
         self._logged_problem = None
         now = self._now()
         wake_at = self._cadence.next_look(now)
-        retry_in = self._seconds_until_next_retry()
+        retry_in = await self._seconds_until_next_retry()
         if retry_in is not None:
             wake_at = min(wake_at, now + timedelta(seconds=max(1.0, retry_in)))
         self.next_poll_at = wake_at
@@ -403,7 +403,7 @@ class SyncEngine:
                 f"Up to date. {counts.get(WAITING, 0)} waiting for conversion, "
                 f"{counts.get(QUALIFIED, 0)} qualified.",
             )
-        self._emit_budget()
+        await self._emit_budget()
         return max(0.0, (wake_at - now).total_seconds())
 
     def _unexpected_cycle_error(self, error: Exception) -> float:
@@ -475,7 +475,7 @@ class SyncEngine:
             # every Referral Factory call of the cycle counts (referrers, qualifications too), so all that
             # the sync asks of it in the background stays within its share of the rate limit
             self._cadence.looked_for_signups(started, ctx.settings.sync.poll_seconds, ctx.rf.calls - calls)
-        self._prune(ctx)
+        await off_the_loop(self._prune, ctx)
 
     async def _intake(self, ctx: SyncContext) -> None:
         now = self._now()
@@ -495,9 +495,10 @@ class SyncEngine:
 
     async def _push_due(self, ctx: SyncContext) -> None:
         seen: set[int] = set()
-        total = ctx.store.count_due(self._now())
+        total = await off_the_loop(ctx.store.count_due, self._now())
         while True:
-            due = [r for r in ctx.store.due_for_push(self._now(), limit=200) if r.rf_user_id not in seen]
+            batch = await off_the_loop(ctx.store.due_for_push, self._now(), limit=200)
+            due = [r for r in batch if r.rf_user_id not in seen]
             if not due:
                 break
             self._busy()
@@ -586,7 +587,7 @@ class SyncEngine:
         await self._fail(ctx, referral, f"Pipedrive refused it: {error.message}", Reason.REFUSED)
 
     async def _back_to_queue(self, ctx: SyncContext, referral: Referral) -> None:
-        current = ctx.store.get(referral.rf_user_id)
+        current = await off_the_loop(ctx.store.get, referral.rf_user_id)
         if current is not None and current.status == SENDING:
             await ctx.update(current, status=PENDING)
         self._summary.sends[referral.rf_user_id] = RETRYING_OUT
@@ -603,7 +604,7 @@ class SyncEngine:
         self, ctx: SyncContext, referral: Referral, error: ApiError | str, *, failed: bool = False
     ) -> None:
         """Schedule another attempt with a growing pause; `failed` shows it as failed from the first time."""
-        current = ctx.store.get(referral.rf_user_id) or referral
+        current = await off_the_loop(ctx.store.get, referral.rf_user_id) or referral
         attempts = current.attempts + 1
         delay = min(self._retry_base * 2 ** (attempts - 1), MAX_RETRY_DELAY) * random.uniform(0.5, 1.0)
         when = self._now() + timedelta(seconds=delay)
@@ -643,13 +644,17 @@ class SyncEngine:
         if not await off_the_loop(ctx.store.count, status=WAITING):
             return None
         self._busy()
-        saved = ctx.store.get_kv(WATERMARK_KEY)
-        oldest = [] if saved else ctx.store.query(status=WAITING, order_by="recorded_at", descending=False, limit=1)
+        saved = await off_the_loop(ctx.store.get_kv, WATERMARK_KEY)
+        oldest = (
+            []
+            if saved
+            else await off_the_loop(ctx.store.query, status=WAITING, order_by="recorded_at", descending=False, limit=1)
+        )
         since = datetime.fromisoformat(saved or oldest[0].recorded_at or iso(now))
         matches, newest = await poll_deals(ctx, since)
         for match in matches:
             await self._apply(ctx, match)
-        ctx.store.set_kv(WATERMARK_KEY, iso(newest))
+        await off_the_loop(ctx.store.set_kv, WATERMARK_KEY, iso(newest))
         snap = self.account.budget.snapshot()
         interval = watch_interval(snap.daily_budget, ctx.settings.sync.watch_token_share, snap.cap)
         if self._min_watch_interval is not None:
@@ -713,6 +718,7 @@ class SyncEngine:
             self._summary.qualifications[referral.rf_user_id] = FAILED_OUT
 
     def _prune(self, ctx: SyncContext) -> None:
+        """Once a day, drop the sync log's rows older than the owner keeps (run off the loop)."""
         today = self._now().date().isoformat()
         if ctx.store.get_kv("log_pruned_on") != today:
             ctx.store.prune_log(ctx.settings.sync.log_retention_days)

@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from rf_desktop.core.config import Settings
+from rf_desktop.core.context import off_the_loop
 from rf_desktop.core.http import NotFoundError
 from rf_desktop.core.referral_factory import Page, ReferralFactoryClient
 from rf_desktop.core.store import PENDING, Referral, Store
@@ -203,8 +204,9 @@ async def collect_new_users(
 ) -> IntakeResult:
     """Record every wanted user above its campaign's mark; a campaign without a mark (the first run, or a
     campaign picked since) gets the backfill choice."""
+    # the store's calls run off the loop: it is the window's thread, and the store may be busy writing
     campaign_ids = list(settings.referral_factory.campaign_ids)
-    marks = _marks(store, campaign_ids)
+    marks = await off_the_loop(_marks, store, campaign_ids)
     new_campaigns = [c for c in campaign_ids if c not in marks]
     backfill = settings.referral_factory.backfill
     if new_campaigns and backfill != "none":
@@ -214,8 +216,8 @@ async def collect_new_users(
     recorded: list[int] = []
     scanned = 0
     newest, newest_page = 0, None  # the newest user in the list now, and its page
-    async for number, page in _pages_above(rf, floor, store.get_kv(NEWEST_PAGE_KEY)):
-        batch: list[Referral] = []
+    async for number, page in _pages_above(rf, floor, await off_the_loop(store.get_kv, NEWEST_PAGE_KEY)):
+        candidates: list[dict[str, Any]] = []
         for user in page:
             scanned += 1
             user_id = int(user["id"])
@@ -223,18 +225,30 @@ async def collect_new_users(
                 newest, newest_page = user_id, number
             mark = marks.get(int(user.get("campaign_id") or 0))
             fresh = _in_backfill(user, settings) if mark is None else user_id > mark
-            if not fresh or not _wanted(user, settings) or store.get(user_id) is not None:
+            if fresh and _wanted(user, settings):
+                candidates.append(user)
+        known = await off_the_loop(store.get_many, [int(user["id"]) for user in candidates]) if candidates else {}
+        batch: list[Referral] = []
+        for user in candidates:
+            if int(user["id"]) in known:
                 continue
             referrer = await referrers.get(user.get("referrer_id"))
             batch.append(to_referral(user, campaign_names.get(int(user["campaign_id"]), ""), referrer, recorded_at))
-        # one transaction (one disk sync) per page, before anything about these people is sent
-        store.record_referrals(batch)
+        if batch:  # one transaction (one disk sync) per page, before anything about these people is sent
+            await off_the_loop(store.record_referrals, batch)
         recorded.extend(r.rf_user_id for r in batch)
     # the marks move only after every new user is safely in the store
+    await off_the_loop(_move_marks, store, campaign_ids, marks, newest, newest_page)
+    return IntakeResult(recorded=sorted(recorded), scanned=scanned, first_run=bool(new_campaigns))
+
+
+def _move_marks(
+    store: Store, campaign_ids: list[int], marks: dict[int, int], newest: int, newest_page: int | None
+) -> None:
+    """Raise each picked campaign's mark to the newest user seen, and remember the newest user's page."""
     for campaign_id in campaign_ids:
         store.set_kv(HIGH_WATER_KEY.format(campaign_id=campaign_id), max(newest, marks.get(campaign_id, 0)))
     if store.get_kv(SHARED_HIGH_WATER_KEY) is not None:
         store.set_kv(SHARED_HIGH_WATER_KEY, None)
     if newest_page is not None:
         store.set_kv(NEWEST_PAGE_KEY, newest_page)
-    return IntakeResult(recorded=sorted(recorded), scanned=scanned, first_run=bool(new_campaigns))

@@ -4,6 +4,8 @@ Referral Code field created for the owner, retries that wait for their time, pau
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import Any
 
 from rf_desktop.core import connections
 from rf_desktop.core.config import ReferralFactorySettings
@@ -147,3 +149,27 @@ def test_stop_before_the_engine_started_is_not_forgotten(sandbox: SandboxServer,
         await asyncio.wait_for(task, timeout=5)
 
     asyncio.run(scenario())
+
+
+def test_a_cycle_reads_and_writes_referrals_off_the_loop(sandbox: SandboxServer, store: Store) -> None:
+    """The loop is the window's thread in the app, and the store may be busy with another commit: intake,
+    sending, the watch and the budget wait for the store on a worker thread."""
+    store.save_settings(sandbox_settings(sandbox))
+    for n in range(3):
+        sign_up(sandbox, f"P{n}", f"p{n}@example.com")
+    on_the_loop: list[str] = []
+    names = ("get", "get_many", "record_referrals", "count_due", "due_for_push", "next_retry_at", "update", "log")
+    for name in (*names, "query", "count", "waiting_to_settle"):
+        method = getattr(store, name)
+
+        def spied(*args: object, _name: str = name, _method: Any = method, **kwargs: object) -> object:
+            if threading.current_thread() is threading.main_thread():
+                on_the_loop.append(_name)
+            return _method(*args, **kwargs)
+
+        setattr(store, name, spied)
+    engine = make_engine(store, sandbox)
+    asyncio.run(engine.run_once(max_seconds=30))
+
+    assert len(leads(sandbox)) == 3
+    assert on_the_loop == []
