@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -39,12 +39,18 @@ def opened_urls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return urls
 
 
+def shown_cell(page: InvitedUsersPage, row: int, key: str) -> QModelIndex:
+    """The cell as the table paints it (the table copies in the rows in view as it paints them)."""
+    page.table.fill_rows_in_view()
+    return page.shown.index(row, COLUMN_INDEX[key])
+
+
 def cell(page: InvitedUsersPage, row: int, key: str) -> str:
-    return str(page.model.index(row, COLUMN_INDEX[key]).data())
+    return str(shown_cell(page, row, key).data())
 
 
 def click_cell(qtbot: QtBot, page: InvitedUsersPage, row: int, key: str, double: bool = False) -> None:
-    rect = page.table.visualRect(page.model.index(row, COLUMN_INDEX[key]))
+    rect = page.table.visualRect(page.shown.index(row, COLUMN_INDEX[key]))
     # QTest's double click sends no press of its own, and the view only counts a double click on the cell
     # it saw pressed: click once first, as a hand would
     qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -57,6 +63,9 @@ def test_typing_in_the_search_box_filters_the_table(controller: AppController, q
     controller.store.record_referral(referral(41, first_name="Zoë", email="zoe.mueller@example.org"))
     page = InvitedUsersPage(controller)
     qtbot.addWidget(page)
+    page.resize(1100, 400)
+    page.show()
+    qtbot.waitExposed(page)
     assert page.model.rowCount() == 41
 
     qtbot.keyClicks(page.search, "mueller")
@@ -74,6 +83,9 @@ def test_the_status_filter_shows_counts_and_filters(controller: AppController, q
     controller.store.update(4, status="qualified")
     page = InvitedUsersPage(controller)
     qtbot.addWidget(page)
+    page.resize(1100, 400)
+    page.show()
+    qtbot.waitExposed(page)
 
     labels = [page.status_filter.itemText(i) for i in range(page.status_filter.count())]
     assert labels == [
@@ -85,7 +97,7 @@ def test_the_status_filter_shows_counts_and_filters(controller: AppController, q
     assert {cell(page, r, "status") for r in range(3)} == {"Needs attention"}
     # the reason is in the table itself, not only in a tooltip
     assert {cell(page, r, "reason") for r in range(3)} == {"Pipedrive refused it"}
-    tooltip = page.model.index(0, COLUMN_INDEX["status"]).data(Qt.ItemDataRole.ToolTipRole)
+    tooltip = shown_cell(page, 0, "status").data(Qt.ItemDataRole.ToolTipRole)
     assert tooltip.startswith("Needs attention: Sending it or qualifying it failed")
     assert "Pipedrive refused it" in tooltip and "Next: " in tooltip
 
@@ -210,7 +222,7 @@ def test_context_menu_offers_the_row_actions(controller: AppController, page: In
 
     def enabled_actions(status: str) -> list[str]:
         row = next(r for r in range(2) if cell(page, r, "status") == status)
-        menu = page.context_menu_at(page.table.visualRect(page.model.index(row, 0)).center())
+        menu = page.context_menu_at(page.table.visualRect(page.shown.index(row, 0)).center())
         assert menu is not None
         assert page.table.selectionModel().isRowSelected(row)
         return [a.text() for a in menu.actions() if a.isEnabled() and not a.isSeparator()]
@@ -281,7 +293,7 @@ def test_a_cleaned_up_test_referral_says_so_and_links_nowhere(
     qtbot.waitUntil(lambda: page.model.rowCount() == 1)
     assert cell(page, 0, "status") == "Test"
     assert "removed" in cell(page, 0, "reason") and "Skipped" not in cell(page, 0, "reason")
-    assert page.model.index(0, COLUMN_INDEX["person"]).data(LINK_ROLE) is None
+    assert shown_cell(page, 0, "person").data(LINK_ROLE) is None
 
     click_cell(qtbot, page, 0, "person")
     click_cell(qtbot, page, 0, "name", double=True)
@@ -298,7 +310,7 @@ def test_switching_to_dark_recolours_the_rows(controller: AppController, page: I
     controller.store.record_referral(referral(1))
     controller.store.update(1, status="failed", status_reason="Pipedrive refused it")
     page.model.refresh()
-    status = page.model.index(0, COLUMN_INDEX["status"])
+    status = shown_cell(page, 0, "status")
     before = status.data(Qt.ItemDataRole.ForegroundRole)
     application = QApplication.instance()
     assert isinstance(application, QApplication)

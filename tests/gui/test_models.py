@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from PySide6.QtCore import QLocale, QModelIndex, QModelRoleData, QModelRoleDataSpan, Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QLocale, QModelIndex, Qt
 from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -143,22 +142,6 @@ def test_a_shown_row_repaints_only_the_cells_a_new_state_changes(store: Store) -
 
     assert changed == [(1, 1, COLUMN_INDEX["status"], COLUMN_INDEX["reason"])]
     assert refreshed == [1]  # the details of a selected referral follow
-
-
-def test_a_paint_gets_every_role_of_a_cell_in_one_call(store: Store) -> None:
-    store.record_referral(referral(1, first_name="Zoë"))
-    store.update(1, status="failed", status_reason="Pipedrive refused it", person_id=42)
-    model = ReferralTableModel(store)
-    for column in range(model.columnCount()):
-        index = model.index(0, column)
-        for role in (*Qt.ItemDataRole, LINK_ROLE, REFERRAL_ROLE):
-            item = QModelRoleData(role)
-            model.multiData(index, QModelRoleDataSpan(item))
-            expected = model.data(index, role)
-            if isinstance(expected, QIcon):
-                assert item.data().cacheKey() == expected.cacheKey()
-            else:
-                assert item.data() == expected, (column, role)
 
 
 def test_new_rows_are_inserted_at_the_top_and_the_selection_follows_its_referral(store: Store) -> None:

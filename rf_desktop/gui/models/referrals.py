@@ -6,18 +6,18 @@ the few most recently used pages. Sorting and filtering are SQL (`order_by`, `te
 proxy model over Python objects.
 
 Live updates are coalesced: `note_changed(*rf_user_ids)` only records the ids; at most once per interval
-the model re-reads the count and what it holds, then tells the view exactly what happened: rows inserted
-(`beginInsertRows`, at the top when the newest rows sort first), the cells whose look changed
-(`dataChanged`: a new state repaints two or three cells, not the row), and selections that follow their
-referral when it moves. Only the changed or new rows are read whole (`Store.get_many`); where rows may have
-moved, the held pages' ids are read first (`Store.query_ids`, from the indexes). In the default order
-(newest sign-up first, by Referral Factory id, no filter) a change cannot move a row: a thousand changes a
-second far from the view cost one count. A model reset happens only when the owner changes the filter or
-the sort.
+the model re-reads the count and the pages in use (those holding the rows in view, then the most recently
+used), then tells its views exactly what happened: rows inserted (`beginInsertRows`, at the top when the
+newest rows sort first), the cells whose look changed (`dataChanged`: a new state is two or three cells,
+not the row), and rows that moved (`reordered`, so that selections follow their referral). Only the changed
+or new rows are read whole (`Store.get_many`); where rows may have moved, the pages' ids are read first
+(`Store.query_ids`, from the indexes). In the default order (newest sign-up first, by Referral Factory id,
+no filter) a change cannot move a row: a thousand changes a second far from the view cost one count. A
+model reset happens only when the owner changes the filter or the sort.
 
-Painting is the costliest thing the window does while the sync runs, so each row's look (text, colours,
-link, icon of every cell) is worked out once, when the row is first shown, and `multiData` hands a cell
-all the roles a paint asks for in one call.
+The table does not paint from this model: `ShownRows` copies the cells of the rows in view
+(`shown_cells`, from each row's look, worked out once) into Qt's item storage, and tells this model which
+rows those are (`show_rows`), so that their pages are kept and always refreshed.
 """
 
 from __future__ import annotations
@@ -25,24 +25,24 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
-    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPalette
 
 from rf_desktop.core.store import Referral, Store
-from rf_desktop.core.vocabulary import Description, Standing, describe
+from rf_desktop.core.vocabulary import STANDINGS, Description, Standing, describe
 from rf_desktop.gui.models.formatting import long_time, short_id, short_time, signed_up_text, signed_up_tooltip
 from rf_desktop.gui.models.status_icons import standing_colour, standing_icon
 
@@ -74,17 +74,20 @@ COLUMNS = (
     Column("reason", "Why", "status"),  # last, so it takes the room left: reasons are sentences
 )
 COLUMN_INDEX = {column.key: number for number, column in enumerate(COLUMNS)}
+ALL_COLUMNS = range(len(COLUMNS))
 # Sorting by these, newest first, puts rows that just arrived at the top.
 NEWEST_FIRST_KEYS = frozenset({"signed_up", "updated"})
 
 REFERRAL_ROLE = Qt.ItemDataRole.UserRole + 1
 LINK_ROLE = Qt.ItemDataRole.UserRole + 2
-# what a row's look holds for each cell; tooltips are written only when one is shown
-_LOOK_ROLES = frozenset({
+# what a row's look holds for each cell; tooltips are written only when one is asked for
+_LOOK_ROLES = (
     Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole,
     Qt.ItemDataRole.DecorationRole, LINK_ROLE,
-})  # fmt: skip
-_ANSWERED_ROLES = _LOOK_ROLES | {Qt.ItemDataRole.ToolTipRole, REFERRAL_ROLE}
+)  # fmt: skip
+_ANSWERED_ROLES = frozenset({*_LOOK_ROLES, Qt.ItemDataRole.ToolTipRole, REFERRAL_ROLE})
+# every role the table shows of a cell, None where a cell has none (so a copy clears what it had)
+_NO_SHOWN_ROLES: dict[int, Any] = dict.fromkeys(_ANSWERED_ROLES)
 
 PAGE_SIZE = 100
 MAX_PAGES = 8
@@ -105,14 +108,16 @@ class RowLook:
 
     @classmethod
     def of(cls, referral: Referral) -> RowLook:
-        described = describe(referral)
-        return cls(referral, described, tuple(_cell(column, referral, described) for column in COLUMNS))
+        described, inks = describe(referral), _inks()
+        return cls(referral, described, tuple(_cell(column, referral, described, inks) for column in COLUMNS))
 
 
 class ReferralTableModel(QAbstractTableModel):
     # a live refresh read the held rows again (after its dataChanged, which names only the cells whose
     # look changed): what shows the selected referral reads it again
     refreshed = Signal()
+    # rows re-sorted by a live refresh: {row before: row now}, for views' selections to follow
+    reordered = Signal(object)
 
     def __init__(
         self,
@@ -137,6 +142,7 @@ class ReferralTableModel(QAbstractTableModel):
         self._pending: set[int] = set()
         # id(referral) -> its look (which holds the referral, so the id is not reused while it is kept)
         self._looks: dict[int, RowLook] = {}
+        self._in_view = range(0)  # the rows a view shows (`show_rows`)
         self._closed = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -181,6 +187,31 @@ class ReferralTableModel(QAbstractTableModel):
         offset = row % self.page_size
         return page[offset] if offset < len(page) else None
 
+    def shown_cells(self, row: int, columns: range = ALL_COLUMNS) -> dict[int, dict[int, Any]]:
+        """Every role the table shows of the cells of `row` in `columns` ({column: {role: value}}), None
+        for roles a cell has not; nothing past the last row."""
+        referral = self.referral_at(row)
+        if referral is None:
+            return {}
+        look = self._look(referral)
+        return {
+            column: {
+                **_NO_SHOWN_ROLES,
+                **look.cells[column],
+                Qt.ItemDataRole.ToolTipRole: _tooltip(COLUMNS[column].key, referral, look.described),
+                REFERRAL_ROLE: referral,
+            }
+            for column in columns
+        }
+
+    def show_rows(self, first: int, last: int) -> None:
+        """A view shows rows `first` to `last`: their pages are kept, and every live refresh reads them
+        again (a view that copies cells relies on being told of every change to them)."""
+        self._in_view = range(max(first, 0), last + 1)
+        for number in self._view_pages():
+            if number in self._pages:
+                self._pages.move_to_end(number)
+
     def note_changed(self, *rf_user_ids: int) -> None:
         """Referrals changed in the store: refresh soon (bursts become one refresh)."""
         if self._closed:
@@ -202,9 +233,7 @@ class ReferralTableModel(QAbstractTableModel):
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt API)
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -224,22 +253,9 @@ class ReferralTableModel(QAbstractTableModel):
             return _tooltip(COLUMNS[index.column()].key, referral, look.described)
         return look.cells[index.column()].get(role)
 
-    def multiData(self, index: ModelIndex, roleDataSpan: QModelRoleDataSpan) -> None:
-        # a paint asks for seven roles of every visible cell at once: answering them in one call, from a
-        # look worked out once per row, keeps a repaint of the table to a couple of hundred Python calls
-        referral = self.referral_at(index.row()) if index.isValid() else None
-        if referral is None:
-            return
-        cell = self._look(referral).cells[index.column()]
-        for position in range(len(roleDataSpan)):
-            item = roleDataSpan[position]
-            role = item.role()
-            value = cell.get(role) if role in _LOOK_ROLES else self.data(index, role)
-            if value is not None:
-                item.setData(value)
-
     def restyle(self) -> None:
         """The palette changed (light and dark): work out every row's colours again."""
+        _inks.cache_clear()
         self._looks.clear()
         if self._total:
             self.dataChanged.emit(self.index(0, 0), self.index(self._total - 1, len(COLUMNS) - 1))
@@ -285,9 +301,24 @@ class ReferralTableModel(QAbstractTableModel):
             return page
         page = self._query(number * self.page_size, self.page_size)
         self._pages[number] = page
-        while len(self._pages) > self.max_pages:
-            self._pages.popitem(last=False)
+        in_view = self._view_pages()
+        unseen = [n for n in self._pages if n not in in_view]  # least recently used first
+        for number in unseen[: max(0, len(self._pages) - self.max_pages)]:
+            del self._pages[number]
         return page
+
+    def _view_pages(self) -> set[int]:
+        if not self._in_view:
+            return set()
+        return set(range(self._in_view[0] // self.page_size, self._in_view[-1] // self.page_size + 1))
+
+    def _pages_in_use(self) -> list[int]:
+        """The held pages a live refresh reads again: those in view, and the most recently used others up
+        to `REFRESH_PAGES` in all."""
+        in_view = self._view_pages()
+        others = [n for n in self._pages if n not in in_view]
+        room = max(0, REFRESH_PAGES - len(in_view))
+        return (others[-room:] if room else []) + [n for n in self._pages if n in in_view]
 
     def _read_pages(self, numbers: set[int], keep: Iterable[Referral]) -> OrderedDict[int, list[Referral]]:
         """The given pages, read afresh, neighbouring pages together: their ids in order, then whole only
@@ -344,7 +375,7 @@ class ReferralTableModel(QAbstractTableModel):
         """Read again only the changed referrals that the pages in use hold: most changes are to rows far
         from the view, and cost nothing then."""
         stale = {n for n, page in self._pages.items() if any(r.rf_user_id in changed_ids for r in page)}
-        recent = sorted(stale & set(list(self._pages)[-REFRESH_PAGES:]))
+        recent = sorted(stale.intersection(self._pages_in_use()))
         for number in stale.difference(recent):
             del self._pages[number]  # read afresh if the view comes back to it
         wanted = {r.rf_user_id for n in recent for r in self._pages[n] if r.rf_user_id in changed_ids}
@@ -357,14 +388,15 @@ class ReferralTableModel(QAbstractTableModel):
         self._announce(changes)
 
     def _refresh_all(self, total: int, changed_ids: set[int]) -> None:
-        """Re-read the pages in use, announcing inserted and removed rows, moved selections and changes.
-        Rows pushed down out of those pages by new ones are read when the view next asks for them."""
-        recent = list(self._pages.items())[-REFRESH_PAGES:]
+        """Re-read the pages in use and those in view (which new rows above may have moved), announcing
+        inserted and removed rows, moves and changes. Other rows pushed down out of those pages by new
+        ones are read when a view next asks for them."""
+        recent = [(number, self._pages[number]) for number in self._pages_in_use()]
         held = {n * self.page_size + i: r for n, page in recent for i, r in enumerate(page)}
         shift = self._apply_count_change(total)
         before = {row + shift: referral for row, referral in held.items() if row + shift < self._total}
         unchanged = [r for r in held.values() if r.rf_user_id not in changed_ids]
-        fresh = self._read_pages({number for number, _page in recent}, keep=unchanged)
+        fresh = self._read_pages({n for n, _page in recent} | self._view_pages(), keep=unchanged)
         now_at = {n * self.page_size + i: r for n, page in fresh.items() for i, r in enumerate(page)}
         self._follow_moves(before, now_at, fresh)
         self._announce([(row, before.get(row), referral) for row, referral in sorted(now_at.items())])
@@ -407,6 +439,8 @@ class ReferralTableModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), first, first + total - old - 1)
             self._total = total
             self._pages.clear()
+            if at_top and self._in_view:  # a view's rows move down with the rows it shows
+                self._in_view = range(self._in_view.start + total - old, self._in_view.stop + total - old)
             self.endInsertRows()
             return total - old if at_top else 0
         if total < old:
@@ -416,25 +450,36 @@ class ReferralTableModel(QAbstractTableModel):
             self.endRemoveRows()
         return 0
 
-    def _follow_moves(
-        self, before: dict[int, Referral], now_at: dict[int, Referral], fresh: Pages
-    ) -> None:
-        """Swap in the fresh pages; a selected referral that moved (re-sorted) stays selected."""
+    def _follow_moves(self, before: dict[int, Referral], now_at: dict[int, Referral], fresh: Pages) -> None:
+        """Swap in the fresh pages; rows that moved (re-sorted) are announced, and selections follow them."""
         new_row_of = {referral.rf_user_id: row for row, referral in now_at.items()}
-        moves: list[tuple[QModelIndex, int]] = []
-        for index in self.persistentIndexList():
-            old = before.get(index.row())
-            new_row = new_row_of.get(old.rf_user_id) if old is not None else None
-            if new_row is not None and new_row != index.row():
-                moves.append((index, new_row))
-        if not moves:
+        moves = {
+            row: new_row_of[referral.rf_user_id]
+            for row, referral in before.items()
+            if new_row_of.get(referral.rf_user_id, row) != row
+        }
+
+        def swap() -> None:
             self._pages = fresh
-            return
-        self.layoutAboutToBeChanged.emit()
-        self._pages = fresh
-        for index, row in moves:
-            self.changePersistentIndex(index, self.index(row, index.column()))
-        self.layoutChanged.emit()
+
+        follow_rows(self, moves, swap)
+        if moves:
+            self.reordered.emit(moves)
+
+
+def follow_rows(model: QAbstractItemModel, moves: dict[int, int], change: Callable[[], object] = lambda: None) -> None:
+    """Move `model`'s persistent indexes (a view's selection and current cell) from the rows in `moves`
+    ({row before: row now}) to where those rows went, `change` making the move in the model's data: a
+    layout change when any index moves, only `change` when none does."""
+    if not any(index.row() in moves for index in model.persistentIndexList()):
+        change()
+        return
+    model.layoutAboutToBeChanged.emit()  # a selection model keeps its selection as indexes of its own now
+    change()
+    for index in model.persistentIndexList():
+        if index.row() in moves:
+            model.changePersistentIndex(index, model.index(moves[index.row()], index.column()))
+    model.layoutChanged.emit()
 
 
 def _display(key: str, r: Referral, described: Description) -> str:
@@ -486,19 +531,20 @@ def _tooltip(key: str, r: Referral, described: Description) -> str | None:
     return text or None
 
 
-def _cell(column: Column, r: Referral, described: Description) -> dict[int, Any]:
+def _cell(column: Column, r: Referral, described: Description, inks: Inks) -> dict[int, Any]:
     cell: dict[int, Any] = {Qt.ItemDataRole.DisplayRole: _display(column.key, r, described)}
     link = _link(column, r, described)
     if link is not None:
         cell[LINK_ROLE] = link
-        cell[Qt.ItemDataRole.FontRole] = _link_font()
+        cell[Qt.ItemDataRole.FontRole] = inks.link_font
     if column.key == "status":
-        cell[Qt.ItemDataRole.ForegroundRole] = standing_colour(described.standing)
-        cell[Qt.ItemDataRole.DecorationRole] = standing_icon(described.standing)
+        cell[Qt.ItemDataRole.ForegroundRole], cell[Qt.ItemDataRole.DecorationRole] = inks.standings[
+            described.standing.key
+        ]
     elif column.key == "reason" or (column.link and not described.records_exist):
-        cell[Qt.ItemDataRole.ForegroundRole] = _quiet_colour()
+        cell[Qt.ItemDataRole.ForegroundRole] = inks.quiet
     elif link is not None:
-        cell[Qt.ItemDataRole.ForegroundRole] = _link_colour()
+        cell[Qt.ItemDataRole.ForegroundRole] = inks.link
     return cell
 
 
@@ -509,16 +555,25 @@ def _link(column: Column, r: Referral, described: Description) -> tuple[str, int
     return (column.link, record) if record not in (None, "") else None
 
 
+@dataclass(frozen=True)
+class Inks:
+    """The colours, font and icons of the rows' looks, read from the palette once until it changes: the sync
+    changes rows all the time, and each reading is a call into Qt that may wait for the interpreter lock."""
+
+    link: QColor
+    quiet: QColor
+    link_font: QFont
+    standings: dict[str, tuple[QColor, QIcon]]  # standing key -> its colour and its dot
+
+
 @functools.cache
-def _link_font() -> QFont:
-    font = QFont()
-    font.setUnderline(True)
-    return font
-
-
-def _link_colour() -> QColor:
-    return QGuiApplication.palette().color(QPalette.ColorRole.Link)
-
-
-def _quiet_colour() -> QColor:
-    return QGuiApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+def _inks() -> Inks:
+    palette = QGuiApplication.palette()
+    link_font = QFont()
+    link_font.setUnderline(True)
+    return Inks(
+        link=palette.color(QPalette.ColorRole.Link),
+        quiet=palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text),
+        link_font=link_font,
+        standings={s.key: (standing_colour(s), standing_icon(s)) for s in STANDINGS},
+    )

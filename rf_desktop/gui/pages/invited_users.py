@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -25,6 +24,8 @@ from rf_desktop.gui import icons
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.models.formatting import exact_time
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE, ReferralTableModel
+from rf_desktop.gui.models.shown_rows import ShownRows
+from rf_desktop.gui.widgets.filling_table import FillingTableView
 from rf_desktop.gui.widgets.referral_details import RECORD_KINDS, ReferralDetails, can_retry
 from rf_desktop.gui.widgets.search_box import SearchBox
 from rf_desktop.gui.widgets.sort_header import SortHeader
@@ -66,6 +67,7 @@ class InvitedUsersPage(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.model = ReferralTableModel(controller.reader, parent=self)
+        self.shown = ShownRows(self.model, parent=self)  # what the table paints: the rows in view
 
         self.search = SearchBox("Search name, email, code or campaign")
         self.search.setMinimumWidth(160)
@@ -102,9 +104,9 @@ class InvitedUsersPage(QWidget):
         bar.addWidget(self.copy_button)
         bar.addWidget(self.open_button)
 
-        self.table = QTableView()
+        self.table = FillingTableView()
         self.table.setHorizontalHeader(SortHeader(self.table))
-        self.table.setModel(self.model)
+        self.table.setModel(self.shown)
         self.table.setAccessibleName("Invited users")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -165,7 +167,7 @@ class InvitedUsersPage(QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.table.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
         self.model.modelReset.connect(self._after_rows_changed)
-        self.model.rowsInserted.connect(self._keep_rows_in_place)
+        self.shown.rowsInserted.connect(self._keep_rows_in_place)
         self.model.rowsInserted.connect(self._after_rows_changed)
         self.model.rowsRemoved.connect(self._after_rows_changed)
         self.model.refreshed.connect(self._update_actions)
@@ -239,13 +241,18 @@ class InvitedUsersPage(QWidget):
     def _on_status_filter(self, position: int) -> None:
         self.model.set_filter(status=self.status_filter.itemData(position))
 
+    def _link_at(self, index: QModelIndex) -> tuple[str, int | str] | None:
+        """The Pipedrive record the table's cell at `index` links to, asked of the model that knows the
+        rows (the table holds copies of only the rows it has painted)."""
+        return self.model.index(index.row(), index.column()).data(LINK_ROLE) if index.isValid() else None
+
     def _on_clicked(self, index: QModelIndex) -> None:
-        link = index.data(LINK_ROLE)
+        link = self._link_at(index)
         if link is not None:
             self.controller.open_in_pipedrive(*link)
 
     def _on_double_clicked(self, index: QModelIndex) -> None:
-        if index.data(LINK_ROLE) is not None:
+        if self._link_at(index) is not None:
             return  # the click already opened it
         referral = self.model.referral_at(index.row())
         if referral is None or not describe(referral).records_exist:
@@ -257,7 +264,7 @@ class InvitedUsersPage(QWidget):
                 return
 
     def _on_hover(self, index: QModelIndex) -> None:
-        linked = index.isValid() and index.data(LINK_ROLE) is not None
+        linked = self._link_at(index) is not None
         self.table.viewport().setCursor(
             Qt.CursorShape.PointingHandCursor if linked else Qt.CursorShape.ArrowCursor
         )
