@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import qasync
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QModelIndex, QSettings
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QMessageBox, QToolTip
 from pytestqt.qtbot import QtBot
 
 from rf_desktop.core.account import Account
@@ -168,9 +169,7 @@ def ui_settings(tmp_path: Path) -> QSettings:
 
 
 @pytest.fixture
-def make_window(
-    qtbot: QtBot, ui_settings: QSettings, run: Runner
-) -> Iterator[Callable[[AppController], MainWindow]]:
+def make_window(qtbot: QtBot, ui_settings: QSettings, run: Runner) -> Iterator[Callable[[AppController], MainWindow]]:
     """Windows shown and active; at the end they quit as the app does: the sync stops (cancelling the
     pages' background work), then they close. (Not `qtbot.addWidget`: it would close them first.)"""
     windows: list[MainWindow] = []
@@ -265,3 +264,12 @@ def sign_up(sandbox: SandboxServer, **fields: Any) -> dict[str, Any]:
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
+
+
+def tooltip_at(view: QAbstractItemView, index: QModelIndex) -> str:
+    """The tooltip the pointer resting on the cell at `index` shows."""
+    centre = view.visualRect(index).center()
+    QApplication.sendEvent(
+        view.viewport(), QHelpEvent(QEvent.Type.ToolTip, centre, view.viewport().mapToGlobal(centre))
+    )
+    return QToolTip.text()

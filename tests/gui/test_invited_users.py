@@ -14,7 +14,7 @@ from rf_desktop.gui import theme
 from rf_desktop.gui.controller import AppController
 from rf_desktop.gui.models.referrals import COLUMN_INDEX, LINK_ROLE
 from rf_desktop.gui.pages.invited_users import InvitedUsersPage
-from tests.gui.conftest import Runner, bulk_referrals, referral
+from tests.gui.conftest import Runner, bulk_referrals, referral, tooltip_at
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_the_status_filter_shows_counts_and_filters(controller: AppController, q
     assert {cell(page, r, "status") for r in range(3)} == {"Needs attention"}
     # the reason is in the table itself, not only in a tooltip
     assert {cell(page, r, "reason") for r in range(3)} == {"Pipedrive refused it"}
-    tooltip = shown_cell(page, 0, "status").data(Qt.ItemDataRole.ToolTipRole)
+    tooltip = tooltip_at(page.table, shown_cell(page, 0, "status"))
     assert tooltip.startswith("Needs attention: Sending it or qualifying it failed")
     assert "Pipedrive refused it" in tooltip and "Next: " in tooltip
 

@@ -18,7 +18,7 @@ from rf_desktop.gui.models.referrals import COLUMN_INDEX
 from rf_desktop.gui.pages.invited_users import InvitedUsersPage
 from rf_desktop.gui.theme import follow_system
 from rf_desktop.gui.widgets.form_helpers import HintLabel
-from tests.gui.conftest import bulk_referrals, referral
+from tests.gui.conftest import bulk_referrals, referral, tooltip_at
 
 
 def open_page(controller: AppController, qtbot: QtBot) -> InvitedUsersPage:
@@ -69,11 +69,13 @@ def test_a_long_name_is_elided_and_whole_in_its_tooltip(controller: AppControlle
     long_name = "Maximiliana Alexandrina von Hohenzollern-Sigmaringen"
     controller.store.record_referral(referral(1, first_name=long_name))
     page = open_page(controller, qtbot)
-    index = page.model.index(0, COLUMN_INDEX["name"])
+    page.table.fill_rows_in_view()  # as a paint does
+    index = page.shown.index(0, COLUMN_INDEX["name"])
     width = page.table.columnWidth(COLUMN_INDEX["name"])
     assert page.table.fontMetrics().horizontalAdvance(long_name) > width  # too long for its cell: elided
     assert page.table.textElideMode() == Qt.TextElideMode.ElideRight
-    assert index.data(Qt.ItemDataRole.ToolTipRole) == long_name
+    assert index.data() == long_name
+    assert tooltip_at(page.table, index) == long_name
 
 
 def drawn(text: str, font: QFont) -> QImage:

@@ -22,12 +22,12 @@ from rf_desktop.gui.models.referrals import (
 )
 from rf_desktop.gui.models.shown_rows import ShownRows
 from rf_desktop.gui.widgets.filling_table import FillingTableView
-from tests.gui.conftest import bulk_referrals, referral
+from tests.gui.conftest import bulk_referrals, referral, tooltip_at
 
 STATUS = COLUMN_INDEX["status"]
 ROLES = (
     Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole,
-    Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole, LINK_ROLE,
+    Qt.ItemDataRole.DecorationRole, LINK_ROLE, REFERRAL_ROLE,
 )  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def table(store: Store, qtbot: QtBot) -> Iterator[Table]:
 def test_the_rows_in_view_show_what_the_model_holds(table: Table) -> None:
     for row in table.rows_in_view():
         for column in ALL_COLUMNS:
-            for role in (*ROLES, REFERRAL_ROLE):
+            for role in ROLES:
                 expected = table.model.index(row, column).data(role)
                 shown = table.shown.index(row, column).data(role)
                 if role == Qt.ItemDataRole.DecorationRole and expected is not None:
@@ -80,12 +80,23 @@ def test_the_rows_in_view_show_what_the_model_holds(table: Table) -> None:
     assert table.shown.headerData(STATUS, Qt.Orientation.Horizontal) == "Status"
 
 
+def test_a_tooltip_is_asked_for_when_the_pointer_rests_on_its_cell(table: Table, store: Store) -> None:
+    store.update(table.referral_id(1), status="failed", status_reason="Pipedrive refused it")
+    table.refresh(store, table.referral_id(1))
+    status = table.shown.index(1, STATUS)
+    assert status.data(Qt.ItemDataRole.ToolTipRole) is None  # not worked out for every copied cell
+    assert tooltip_at(table.view, status) == table.model.index(1, STATUS).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Pipedrive refused it" in tooltip_at(table.view, status)
+    assert table.shown.tooltip(1, COLUMN_INDEX["deal"]) is None  # no deal: no tooltip
+
+
 def test_a_paint_reads_nothing_from_python(table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
     # Qt answers the view from its item storage: no override of what a paint asks a model
     for name in ("data", "multiData", "rowCount", "columnCount", "index", "parent", "flags", "headerData"):
         assert getattr(ShownRows, name) is getattr(QStandardItemModel, name), name
     copies: list[int] = []
     shown_cells = table.model.shown_cells
+
     def counted(row: int, columns: range = ALL_COLUMNS) -> dict[int, dict[int, object]]:
         copies.append(row)
         return shown_cells(row, columns)

@@ -86,8 +86,9 @@ _LOOK_ROLES = (
     Qt.ItemDataRole.DecorationRole, LINK_ROLE,
 )  # fmt: skip
 _ANSWERED_ROLES = frozenset({*_LOOK_ROLES, Qt.ItemDataRole.ToolTipRole, REFERRAL_ROLE})
-# every role the table shows of a cell, None where a cell has none (so a copy clears what it had)
-_NO_SHOWN_ROLES: dict[int, Any] = dict.fromkeys(_ANSWERED_ROLES)
+# every role a copy of a cell holds, None where a cell has none (so a copy clears what it had); tooltips
+# are asked for when one is shown
+_NO_SHOWN_ROLES: dict[int, Any] = dict.fromkeys((*_LOOK_ROLES, REFERRAL_ROLE))
 
 PAGE_SIZE = 100
 MAX_PAGES = 8
@@ -188,21 +189,13 @@ class ReferralTableModel(QAbstractTableModel):
         return page[offset] if offset < len(page) else None
 
     def shown_cells(self, row: int, columns: range = ALL_COLUMNS) -> dict[int, dict[int, Any]]:
-        """Every role the table shows of the cells of `row` in `columns` ({column: {role: value}}), None
-        for roles a cell has not; nothing past the last row."""
+        """Every role the table paints of the cells of `row` in `columns` ({column: {role: value}}), and
+        the referral; None for roles a cell has not; nothing past the last row."""
         referral = self.referral_at(row)
         if referral is None:
             return {}
-        look = self._look(referral)
-        return {
-            column: {
-                **_NO_SHOWN_ROLES,
-                **look.cells[column],
-                Qt.ItemDataRole.ToolTipRole: _tooltip(COLUMNS[column].key, referral, look.described),
-                REFERRAL_ROLE: referral,
-            }
-            for column in columns
-        }
+        cells = self._look(referral).cells
+        return {column: {**_NO_SHOWN_ROLES, **cells[column], REFERRAL_ROLE: referral} for column in columns}
 
     def show_rows(self, first: int, last: int) -> None:
         """A view shows rows `first` to `last`: their pages are kept, and every live refresh reads them

@@ -52,6 +52,12 @@ class ShownRows(QStandardItemModel):
             for row in missing:
                 self._copy(row)
 
+    def tooltip(self, row: int, column: int) -> str | None:
+        """The cell's tooltip, worked out when one is shown (for every copied cell it cost as much as the
+        rest of the copy)."""
+        tip = self.source.index(row, column).data(Qt.ItemDataRole.ToolTipRole)
+        return tip if isinstance(tip, str) else None
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.source.sort(column, order)  # the store sorts; the rows arrive through the reset
 
