@@ -705,6 +705,13 @@ def test_100k_referrals_insert_and_page(tmp_path: Path, clock: FakeClock) -> Non
     plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ["sent"]))
     conn.close()
     assert "referrals_status_recorded" in plan and "TEMP B-TREE" not in plan
+    # the window's counts per state (every referral's, then the test referrals') read indexes only
+    conn = sqlite3.connect(tmp_path / "big.sqlite3")
+    for where in ("", "WHERE is_test = 1"):
+        sql = f"SELECT status, count(*) FROM referrals {where} GROUP BY status"
+        plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "COVERING INDEX" in plan, plan
+    conn.close()
 
 
 def test_referral_is_a_frozen_value(store: Store) -> None:
