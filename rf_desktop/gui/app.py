@@ -93,9 +93,10 @@ def freeze_what_lasts() -> None:
     gc.freeze()
 
 
-# Each cell a paint draws calls into Python and takes the interpreter lock; while a worker thread (the demo's
-# sandbox, an export, a count) runs Python, every call waited up to Python's default switch interval of
-# 5 ms for it. At 1 ms a table repaint beside a busy thread took 14 ms instead of 53 (shorter gains no more).
+# Each call into Python from the window's thread takes the interpreter lock; while a worker thread (the
+# demo's sandbox, an export, the sync's store calls) runs Python, a call waited up to Python's default switch
+# interval of 5 ms for it. At 1 ms a table refresh and repaint beside a busy thread took 14 ms instead of 53
+# (shorter gains no more).
 GIL_SWITCH_SECONDS = 0.001
 
 

@@ -296,8 +296,8 @@ class ReferralTableModel(QAbstractTableModel):
         self._pages[number] = page
         in_view = self._view_pages()
         unseen = [n for n in self._pages if n not in in_view]  # least recently used first
-        for number in unseen[: max(0, len(self._pages) - self.max_pages)]:
-            del self._pages[number]
+        for oldest in unseen[: max(0, len(self._pages) - self.max_pages)]:
+            del self._pages[oldest]
         return page
 
     def _view_pages(self) -> set[int]:
