@@ -24,7 +24,6 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from rf_desktop.core import connections
 from rf_desktop.core.config import Issue, PipedriveSettings, Settings, validate
 from rf_desktop.core.connections import PDCheck, RFCheck, pipedrive_api_base
-from rf_desktop.core.context import off_the_loop
 from rf_desktop.core.http import PIPEDRIVE, REFERRAL_FACTORY, ApiClient
 from rf_desktop.core.pipedrive import PipedriveClient
 from rf_desktop.core.ratelimit import BudgetTracker, BurstLimiter
@@ -356,7 +355,7 @@ class Account:
     async def clients(self) -> tuple[ReferralFactoryClient, PipedriveClient]:
         """The two shared clients, built again only when a token or an address changed. The Pipedrive
         client paces its calls and counts its tokens with the account's burst limiter and budget."""
-        settings = await off_the_loop(self.saved_settings) or Settings()
+        settings = self.settings()
         rf_key = (settings.referral_factory.base_url, self.token(RF_TOKEN) or "")
         pd_key = (self.pipedrive_api_base(settings.pipedrive), self.token(PD_TOKEN) or "")
         return await self._rf.get(rf_key, self.new_rf_client), await self._pd.get(pd_key, self.new_pd_client)

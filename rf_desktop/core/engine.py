@@ -431,7 +431,7 @@ class SyncEngine:
 
     async def _prepare(self) -> SyncContext | None:
         account = self.account
-        settings = await off_the_loop(account.saved_settings)
+        settings = account.saved_settings()
         if settings is None:
             self._set_state(NOT_CONFIGURED, "Not set up yet: connect your accounts and map the fields.")
             return None
