@@ -92,8 +92,8 @@ _NO_SHOWN_ROLES: dict[int, Any] = dict.fromkeys((*_LOOK_ROLES, REFERRAL_ROLE))
 
 PAGE_SIZE = 100
 MAX_PAGES = 8
-# A live refresh re-reads only the pages used most recently (what the view shows); the others are
-# dropped and read afresh if the view comes back to them.
+# A live refresh re-reads the pages in view and, up to this many in all, the others used most recently;
+# the rest are dropped and read afresh if a view comes back to them.
 REFRESH_PAGES = 3
 COALESCE_MS = 100
 MAX_COALESCE_MS = 1000
